@@ -1,0 +1,176 @@
+"""Settings of luffy: defaults in classes, overrides from the environment in one place.
+
+``load(app, name)`` applies, in order: the class picked by ``name`` (or
+``LUFFY_CONFIG``), the deployment variables ``SECRET_KEY``, ``DATABASE_URL``,
+``REDIS_URL`` and ``CART_REDIS_URL``, and every ``LUFFY_<KEY>`` variable (Flask's
+``from_prefixed_env``: values are parsed as JSON where they parse).
+"""
+
+import os
+from datetime import timedelta
+
+DEV_SECRET_KEY = "dev-only-secret-key-change-me-in-production-0123456789"
+
+
+class Config:
+    """Defaults shared by every environment."""
+
+    SECRET_KEY = DEV_SECRET_KEY
+    SQLALCHEMY_DATABASE_URI = "sqlite:///luffy.sqlite3"  # relative to the instance folder
+    SQLALCHEMY_ENGINE_OPTIONS: dict = {"pool_pre_ping": True}
+    REDIS_URL = None  # throttle counters and the access-token denylist; None: in-process
+    CART_REDIS_URL = None  # the carts; None: REDIS_URL
+    REDIS_TIMEOUT = 0.5  # seconds, for connecting and for every command
+    DATABASE_CONNECT_TIMEOUT = 2  # seconds
+
+    JWT_ACCESS_TOKEN_EXPIRES = 300
+    JWT_REFRESH_TOKEN_EXPIRES = 86400
+    JWT_ALGORITHM = "HS256"
+    JWT_SECRET_KEY = None  # None: SECRET_KEY
+    JWT_PREVIOUS_SECRET_KEYS: list = []
+    JWT_PRIVATE_KEY_FILE = None
+    JWT_PUBLIC_KEY_FILES: list = []
+    JWT_AUDIENCE = None
+    JWT_ISSUER = None
+    JWT_ROTATE_REFRESH_TOKENS = False
+    JWT_BLACKLIST_AFTER_ROTATION = True
+    JWT_TOKEN_LOCATION = ["headers", "cookies"]
+    JWT_COOKIE_SECURE = False
+    JWT_COOKIE_SAMESITE = "Lax"
+    JWT_SESSION_COOKIE = False
+
+    AUTH_BASIC = True
+    LOGIN_RATE_LIMIT = "10 per minute"
+    REFRESH_RATE_LIMIT = "30 per minute"
+    TRUSTED_PROXIES = 0  # how many proxies in front of us set X-Forwarded-For
+    CORS_ORIGINS: list = []
+    MAX_CONTENT_LENGTH = 1024 * 1024
+    JSON_MAX_DEPTH = 20
+
+    PASSWORD_HASH_MEMORY_COST = 19456  # KiB: OWASP's argon2id minimum
+    PASSWORD_HASH_TIME_COST = 2
+    PASSWORD_HASH_PARALLELISM = 1
+
+    LOG_JSON = False
+
+
+class DevelopmentConfig(Config):
+    """``flask run`` on a laptop: SQLite, in-process Redis, readable logs."""
+
+    DEBUG = False
+
+
+class TestingConfig(Config):
+    """The test suite: in-memory SQLite unless a test hands in another database."""
+
+    TESTING = True
+    SECRET_KEY = "testing-secret-key-0123456789abcdef0123456789abcdef"
+    SQLALCHEMY_DATABASE_URI = "sqlite://"
+    LOGIN_RATE_LIMIT = "1000 per minute"
+    REFRESH_RATE_LIMIT = "1000 per minute"
+    PASSWORD_HASH_MEMORY_COST = 1024  # fast tests; the production cost is tested apart
+    PASSWORD_HASH_TIME_COST = 1
+
+
+class ProductionConfig(Config):
+    """``gunicorn wsgi:app``: refuses a weak secret, JSON logs, secure cookies."""
+
+    SECRET_KEY = None
+    JWT_COOKIE_SECURE = True
+    LOG_JSON = True
+
+
+CONFIGS = {
+    "development": DevelopmentConfig,
+    "testing": TestingConfig,
+    "production": ProductionConfig,
+}
+
+DEPLOYMENT_NAMES = {
+    "SECRET_KEY": "SECRET_KEY",
+    "DATABASE_URL": "SQLALCHEMY_DATABASE_URI",
+    "REDIS_URL": "REDIS_URL",
+    "CART_REDIS_URL": "CART_REDIS_URL",
+}
+
+SECONDS = ("JWT_ACCESS_TOKEN_EXPIRES", "JWT_REFRESH_TOKEN_EXPIRES")
+
+
+def load(app, name=None, overrides=None):
+    """Fill ``app.config`` from the class ``name``, the environment and ``overrides``."""
+    name = name or os.environ.get("LUFFY_CONFIG") or _default_name()
+    if name not in CONFIGS:
+        raise RuntimeError(f"LUFFY_CONFIG must be one of {sorted(CONFIGS)}, not {name!r}")
+    app.config.from_object(CONFIGS[name])
+    app.config["ENV_NAME"] = name
+    for env_name, key in DEPLOYMENT_NAMES.items():
+        if os.environ.get(env_name):
+            app.config[key] = os.environ[env_name]
+    app.config.from_prefixed_env("LUFFY")
+    if overrides:
+        app.config.update(overrides)
+    _derive(app.config)
+    if name == "production":
+        check_production(app.config)
+
+
+def _default_name():
+    """Production under gunicorn (its arbiter sets SERVER_SOFTWARE), development elsewhere."""
+    return "production" if os.environ.get("SERVER_SOFTWARE", "").startswith("gunicorn/") else "development"
+
+
+def _derive(config):
+    """Settings computed from others, and names the libraries expect."""
+    for key in SECONDS:
+        if isinstance(config[key], (int, float)):
+            config[key] = timedelta(seconds=config[key])
+    config.setdefault("JWT_SECRET_KEY", None)
+    if not config["JWT_SECRET_KEY"]:
+        config["JWT_SECRET_KEY"] = config["SECRET_KEY"]
+    config["JWT_IDENTITY_CLAIM"] = "user_id"
+    config["JWT_ENCODE_AUDIENCE"] = config["JWT_DECODE_AUDIENCE"] = config["JWT_AUDIENCE"]
+    config["JWT_ENCODE_ISSUER"] = config["JWT_DECODE_ISSUER"] = config["JWT_ISSUER"]
+    config["JWT_DECODE_ALGORITHMS"] = [config["JWT_ALGORITHM"]]
+    uri = config["SQLALCHEMY_DATABASE_URI"]
+    if uri.startswith("postgres://"):  # Heroku-style URLs
+        uri = config["SQLALCHEMY_DATABASE_URI"] = "postgresql://" + uri[len("postgres://"):]
+    for prefix, driver in (("postgresql://", "postgresql+psycopg://"), ("mysql://", "mysql+pymysql://")):
+        if uri.startswith(prefix):
+            uri = config["SQLALCHEMY_DATABASE_URI"] = driver + uri[len(prefix):]
+    config["SQLALCHEMY_ENGINE_OPTIONS"] = {
+        **config["SQLALCHEMY_ENGINE_OPTIONS"],
+        **_connect_timeout(uri, config["DATABASE_CONNECT_TIMEOUT"]),
+    }
+    if config["REDIS_URL"]:
+        config.setdefault("RATELIMIT_STORAGE_URI", config["REDIS_URL"])
+    config.setdefault("RATELIMIT_STORAGE_URI", "memory://")
+    config.setdefault(
+        "RATELIMIT_STORAGE_OPTIONS",
+        {"socket_connect_timeout": config["REDIS_TIMEOUT"], "socket_timeout": config["REDIS_TIMEOUT"]},
+    )
+    config.setdefault("RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", True)
+    config.setdefault("RATELIMIT_HEADERS_ENABLED", True)
+    config.setdefault("RATELIMIT_KEY_PREFIX", "luffy")
+
+
+def _connect_timeout(uri, seconds):
+    """Driver options that make an unreachable database fail fast instead of hanging."""
+    if uri.startswith("postgresql+psycopg"):
+        return {"connect_args": {"connect_timeout": seconds}}
+    if uri.startswith("mysql+pymysql"):
+        return {"connect_args": {"connect_timeout": seconds, "read_timeout": 10, "write_timeout": 10}}
+    return {}
+
+
+def check_production(config):
+    """Refuse to serve with a missing, short or well-known secret key."""
+    for key in ("SECRET_KEY", "JWT_SECRET_KEY"):
+        secret = config.get(key)
+        if key == "JWT_SECRET_KEY" and not config["JWT_ALGORITHM"].startswith("HS"):
+            continue
+        if not secret:
+            raise RuntimeError(f"{key} is not set: production needs a secret of at least 32 bytes")
+        if secret in (DEV_SECRET_KEY, TestingConfig.SECRET_KEY):
+            raise RuntimeError(f"{key} is the development default: set a secret of your own")
+        if len(str(secret).encode()) < 32:
+            raise RuntimeError(f"{key} is shorter than 32 bytes")

@@ -1,0 +1,85 @@
+"""luffy: the login service of the course platform. ``create_app`` builds it."""
+
+import os
+
+from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+import config
+from luffy.bodies import JSONProvider
+
+
+def create_app(config_name=None, overrides=None, redis_main=None, redis_cart=None):
+    """Build the app from ``config_name`` (or ``LUFFY_CONFIG``) plus ``overrides``.
+
+    Tests may hand in Redis clients of their own (fakeredis, say).
+    """
+    app = Flask(__name__, instance_relative_config=True, static_folder=None)
+    app.json_provider_class = JSONProvider
+    app.json = JSONProvider(app)
+    config.load(app, config_name, overrides)
+    os.makedirs(app.instance_path, exist_ok=True)
+    register_extensions(app, redis_main, redis_cart)
+    register_blueprints(app)
+    register_error_handlers(app)
+    register_commands(app)
+    register_hooks(app)
+    return app
+
+
+def register_extensions(app, redis_main=None, redis_cart=None):
+    """Bind every extension of ``luffy.extensions`` to ``app``."""
+    from luffy.auth import tokens
+    from luffy.extensions import cors, db, jwt, limiter, migrate, redis_clients
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=os.path.join(os.path.dirname(os.path.dirname(__file__)), "migrations"))
+    jwt.init_app(app)
+    tokens.init_app(app, jwt)
+    redis_clients.init_app(app, redis_main, redis_cart)
+    limiter.init_app(app)
+    cors.init_app(app, origins=app.config["CORS_ORIGINS"], supports_credentials=True,
+                  allow_headers=["Content-Type", "Authorization", "X-CSRF-TOKEN"],
+                  expose_headers=["Retry-After"], max_age=600)
+    if app.config["TRUSTED_PROXIES"]:
+        n = app.config["TRUSTED_PROXIES"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
+
+
+def register_blueprints(app):
+    """Mount the auth API, the operator endpoints and the login page."""
+    from luffy import auth, ops
+
+    app.url_map.strict_slashes = False  # every path answers with and without its slash
+    app.register_blueprint(auth.bp, url_prefix="/users")
+    app.register_blueprint(ops.bp)
+
+
+def register_error_handlers(app):
+    """One JSON error shape for every layer."""
+    from luffy.errors import register_error_handlers as register
+    from luffy.extensions import jwt
+
+    register(app, jwt)
+
+
+def register_commands(app):
+    """``flask users``, ``flask tokens`` and ``flask keys``."""
+    from luffy.auth.cli import keys, tokens, users
+
+    for group in (users, tokens, keys):
+        app.cli.add_command(group)
+
+
+def register_hooks(app):
+    """Headers every response carries."""
+
+    @app.after_request
+    def security_headers(response):
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Referrer-Policy", "no-referrer")
+        if response.mimetype == "application/json":
+            response.headers.setdefault("Content-Security-Policy",
+                                        "default-src 'none'; frame-ancestors 'none'")
+        return response

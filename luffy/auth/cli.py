@@ -1,0 +1,127 @@
+"""Operator commands: ``flask users ...``, ``flask tokens ...`` and ``flask keys ...``."""
+
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+
+import click
+from flask.cli import AppGroup
+from marshmallow import ValidationError
+from sqlalchemy import select
+
+from luffy.auth import services
+from luffy.auth.keys import generate_pair
+from luffy.auth.models import User
+from luffy.auth.schemas import NewUserSchema
+from luffy.errors import APIError
+from luffy.extensions import db
+
+users = AppGroup("users", help="Manage accounts.")
+tokens = AppGroup("tokens", help="Housekeeping of stored refresh tokens.")
+keys = AppGroup("keys", help="Signing keys.")
+
+DEMO = {"username": "demo", "email": "demo@example.com", "mobile": "13800000000",
+        "password": "luffy-demo-password", "nickname": "Demo", "money": "12.50", "credit": 30}
+
+
+def _find(identifier):
+    user = db.session.scalars(User.identified_by(identifier)).first()
+    if user is None:
+        raise click.ClickException(f"no account {identifier!r}")
+    return user
+
+
+def _create(fields):
+    try:
+        data = NewUserSchema().load(fields)
+        return services.create_user(**data)
+    except ValidationError as e:
+        raise click.ClickException(_messages(e.messages)) from None
+    except APIError as e:
+        raise click.ClickException(_messages(e.errors)) from None
+
+
+def _messages(errors):
+    return "; ".join(f"{field}: {' '.join(map(str, msgs))}" for field, msgs in errors.items())
+
+
+@users.command("create")
+@click.argument("username")
+@click.option("--email", default=None)
+@click.option("--mobile", default=None)
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
+@click.option("--nickname", default="")
+@click.option("--avatar", default="", help="absolute URL")
+@click.option("--money", default="0.00")
+@click.option("--credit", default=0, type=int)
+@click.option("--inactive", is_flag=True, help="create the account deactivated")
+def create(username, inactive, **fields):
+    """Create an account."""
+    user = _create({"username": username, "is_active": not inactive, **fields})
+    click.echo(f"created user {user.id} {user.username}")
+
+
+@users.command("demo")
+def demo():
+    """Create the demo account if it is missing, and print how to log in."""
+    if not services.identifier_taken(username=DEMO["username"]):
+        _create(DEMO)
+    click.echo(f"demo account: username {DEMO['username']} (or {DEMO['email']} or "
+               f"{DEMO['mobile']}), password {DEMO['password']}")
+
+
+@users.command("deactivate")
+@click.argument("identifier")
+def deactivate(identifier):
+    """Refuse an account from now on, its tokens included."""
+    services.deactivate(_find(identifier))
+    click.echo(f"deactivated {identifier}")
+
+
+@users.command("activate")
+@click.argument("identifier")
+def activate(identifier):
+    """Let a deactivated account log in again."""
+    user = _find(identifier)
+    user.is_active = True
+    db.session.commit()
+    click.echo(f"activated {identifier}")
+
+
+@users.command("set-password")
+@click.argument("identifier")
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
+def set_password(identifier, password):
+    """Set an account's password; its sessions end."""
+    user = _find(identifier)
+    user.set_password(password)
+    services.end_sessions(user)
+    click.echo(f"password of {identifier} changed; its sessions ended")
+
+
+@users.command("list")
+def list_users():
+    """List the accounts."""
+    for user in db.session.scalars(select(User).order_by(User.id)):
+        state = "active" if user.is_active else "inactive"
+        click.echo(f"{user.id}\t{user.username}\t{user.email or '-'}\t{user.mobile or '-'}\t{state}")
+
+
+@tokens.command("flush-expired")
+def flush_expired():
+    """Delete stored refresh tokens past their expiry."""
+    click.echo(f"deleted {services.flush_expired()} expired refresh tokens")
+
+
+@keys.command("generate")
+@click.option("--algorithm", default="RS256", show_default=True,
+              type=click.Choice(["RS256", "RS384", "RS512", "ES256", "ES384", "ES512"]))
+@click.option("--out", "out", required=True, type=click.Path(file_okay=False, path_type=Path))
+def generate(algorithm, out):
+    """Write a new key pair to OUT/<name>.pem and OUT/<name>.pub.pem."""
+    private_pem, public_pem, kid = generate_pair(algorithm)
+    out.mkdir(parents=True, exist_ok=True)
+    private_path, public_path = out / f"{kid}.pem", out / f"{kid}.pub.pem"
+    private_path.touch(mode=0o600)
+    private_path.write_bytes(private_pem)
+    public_path.write_bytes(public_pem)
+    click.echo(f"kid {kid}\nprivate key {private_path}\npublic key {public_path}")

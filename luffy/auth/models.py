@@ -1,0 +1,82 @@
+"""The account and refresh-token tables."""
+
+from datetime import datetime, timezone
+from decimal import Decimal
+
+from sqlalchemy import ForeignKey, Numeric, String, or_, select
+from sqlalchemy.orm import Mapped, mapped_column
+
+from luffy.auth import passwords
+from luffy.extensions import db
+
+
+def utcnow():
+    """Naive UTC now: every database here stores naive UTC timestamps."""
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+class User(db.Model):
+    """An account. Username, email and mobile each identify it at login."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(150), unique=True)
+    email: Mapped[str | None] = mapped_column(String(254), unique=True)  # stored lower-case
+    mobile: Mapped[str | None] = mapped_column(String(15), unique=True)
+    password: Mapped[str] = mapped_column(String(255))  # a hash, never the password
+    nickname: Mapped[str] = mapped_column(String(50), default="")
+    avatar: Mapped[str] = mapped_column(String(255), default="")  # absolute URL or ""
+    money: Mapped[Decimal] = mapped_column(Numeric(10, 2), default=Decimal("0.00"))
+    credit: Mapped[int] = mapped_column(default=0)
+    is_active: Mapped[bool] = mapped_column(default=True)
+    # Bumped when every session must end (password change, deactivation): access
+    # tokens carry the version they were issued under in their "ver" claim.
+    token_version: Mapped[int] = mapped_column(default=0)
+    date_joined: Mapped[datetime] = mapped_column(default=utcnow)
+    last_login: Mapped[datetime | None]
+
+    def set_password(self, password):
+        """Store ``password`` hashed with the configured argon2id parameters."""
+        self.password = passwords.hash_password(password)
+
+    def check_password(self, password):
+        """Check ``password``; re-hash it when the stored hash is weaker than today's."""
+        ok, new_hash = passwords.verify_password(self.password, password)
+        if ok and new_hash:
+            self.password = new_hash
+        return ok
+
+    @staticmethod
+    def identified_by(identifier):
+        """The one query for login: username, email (any case) or mobile."""
+        return select(User).where(
+            or_(User.username == identifier, User.email == identifier.lower(),
+                User.mobile == identifier)
+        ).limit(2)
+
+    def __repr__(self):
+        return f"<User {self.id} {self.username!r}>"
+
+
+class RefreshToken(db.Model):
+    """One issued refresh token, by ``jti``: never the token itself.
+
+    Tokens issued from one login form a family; rotation adds to it, and a reused
+    (already rotated) token revokes the whole family.
+    """
+
+    __tablename__ = "refresh_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    jti: Mapped[str] = mapped_column(String(36), unique=True)
+    family: Mapped[str] = mapped_column(String(36), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+    used_at: Mapped[datetime | None]  # rotated: a newer token of the family replaced it
+    revoked_at: Mapped[datetime | None]  # logged out, reused, or every session ended
+
+    def __repr__(self):
+        return f"<RefreshToken {self.jti} user={self.user_id}>"
+

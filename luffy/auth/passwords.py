@@ -1,0 +1,74 @@
+"""Password hashing: argon2id for new hashes; werkzeug and Django hashes still verify.
+
+Every check that succeeds against an older or weaker hash hands back a new argon2id
+hash, so accounts migrate on their next login.
+"""
+
+import base64
+import hashlib
+import hmac
+
+from argon2 import PasswordHasher, Type
+from argon2.exceptions import InvalidHashError, VerificationError
+from flask import current_app
+from werkzeug.security import check_password_hash
+
+DJANGO_PBKDF2 = "pbkdf2_sha256$"
+
+
+def hasher():
+    """The app's argon2id hasher, built once from its config."""
+    ext = current_app.extensions
+    if "luffy_hasher" not in ext:
+        config = current_app.config
+        ph = PasswordHasher(
+            memory_cost=config["PASSWORD_HASH_MEMORY_COST"],
+            time_cost=config["PASSWORD_HASH_TIME_COST"],
+            parallelism=config["PASSWORD_HASH_PARALLELISM"],
+            type=Type.ID,
+        )
+        # Checked against unknown accounts so that they cost what a real check costs.
+        ext["luffy_hasher"] = (ph, ph.hash("luffy timing equaliser"))
+    return ext["luffy_hasher"]
+
+
+def hash_password(password):
+    """An argon2id hash of ``password``."""
+    return hasher()[0].hash(password)
+
+
+def verify_password(stored, password):
+    """``(ok, new_hash)``: whether ``password`` matches ``stored``, and its upgrade if due."""
+    ph = hasher()[0]
+    if stored.startswith("$argon2"):
+        try:
+            ph.verify(stored, password)
+        except (VerificationError, InvalidHashError):
+            return False, None
+        return True, (ph.hash(password) if ph.check_needs_rehash(stored) else None)
+    if stored.startswith(DJANGO_PBKDF2):
+        ok = _check_django_pbkdf2(stored, password)
+    elif stored.startswith(("scrypt:", "pbkdf2:")):
+        ok = check_password_hash(stored, password)
+    else:
+        ok = False
+    return ok, (ph.hash(password) if ok else None)
+
+
+def burn_time(password):
+    """Spend one argon2id check, so an unknown account answers as slowly as a known one."""
+    ph, dummy = hasher()
+    try:
+        ph.verify(dummy, password)
+    except VerificationError:
+        pass
+
+
+def _check_django_pbkdf2(stored, password):
+    """Django's ``pbkdf2_sha256$<iterations>$<salt>$<base64 hash>``."""
+    try:
+        _, iterations, salt, expected = stored.split("$", 3)
+        digest = hashlib.pbkdf2_hmac("sha256", password.encode(), salt.encode(), int(iterations))
+    except ValueError:
+        return False
+    return hmac.compare_digest(base64.b64encode(digest).decode(), expected)

@@ -1,0 +1,100 @@
+"""The marshmallow schemas of the auth endpoints: bodies in, answers out."""
+
+from marshmallow import EXCLUDE, Schema, fields, validate
+
+IDENTIFIER = validate.Length(min=1, max=254)
+PASSWORD = validate.Length(min=1, max=1024)
+TOKEN = validate.Length(min=1, max=8192)
+
+
+class InputSchema(Schema):
+    """Unknown fields are dropped, so a richer frontend does not break login."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+
+class LoginSchema(InputSchema):
+    """``POST /users/login/``."""
+
+    username = fields.String(required=True, validate=IDENTIFIER,
+                             metadata={"description": "username, email or mobile"})
+    password = fields.String(required=True, validate=PASSWORD)
+    cookies = fields.Boolean(load_default=False,
+                             metadata={"description": "also set the HttpOnly token cookies"})
+
+
+class RefreshSchema(InputSchema):
+    """``POST /users/login/refresh`` and ``/users/logout``: the refresh cookie may stand in."""
+
+    refresh = fields.String(validate=TOKEN, load_default=None)
+
+
+class VerifySchema(InputSchema):
+    """``POST /users/login/verify``."""
+
+    token = fields.String(required=True, validate=TOKEN)
+
+
+class PasswordChangeSchema(InputSchema):
+    """``POST /users/password``."""
+
+    old_password = fields.String(required=True, validate=PASSWORD)
+    new_password = fields.String(required=True, validate=validate.Length(min=8, max=1024))
+
+
+class LoginAnswerSchema(Schema):
+    """The login answer."""
+
+    token = fields.String(required=True, metadata={"description": "access token"})
+    refresh = fields.String(required=True)
+    cart_total = fields.Integer(required=True, allow_none=True,
+                                metadata={"description": "null when the cart store is down"})
+
+
+class RefreshAnswerSchema(Schema):
+    """The refresh answer; ``refresh`` only with rotation on."""
+
+    access = fields.String(required=True)
+    refresh = fields.String()
+
+
+class EmptySchema(Schema):
+    """``{}``."""
+
+
+class UserSchema(Schema):
+    """``GET /users/me``."""
+
+    id = fields.Integer()
+    username = fields.String()
+    email = fields.String(allow_none=True)
+    mobile = fields.String(allow_none=True)
+    nickname = fields.String()
+    avatar = fields.String(metadata={"description": "absolute URL or empty"})
+    money = fields.Float(metadata={"description": "rounded to cents"})
+    credit = fields.Integer()
+
+
+class ErrorSchema(Schema):
+    """Every error."""
+
+    code = fields.String(required=True)
+    detail = fields.String(required=True)
+    errors = fields.Dict(keys=fields.String(), values=fields.List(fields.String()))
+
+
+class NewUserSchema(Schema):
+    """An account as the ``users create`` command takes it."""
+
+    username = fields.String(required=True, validate=validate.Length(min=1, max=150))
+    email = fields.Email(load_default=None, allow_none=True, validate=validate.Length(max=254))
+    mobile = fields.String(load_default=None, allow_none=True,
+                           validate=validate.Regexp(r"^\+?[0-9]{5,14}$", error="Not a mobile number."))
+    password = fields.String(required=True, validate=validate.Length(min=8, max=1024))
+    nickname = fields.String(load_default="", validate=validate.Length(max=50))
+    avatar = fields.String(load_default="", validate=validate.Regexp(
+        r"^(https?://\S+)?$", error="Not an absolute http(s) URL."))
+    money = fields.Decimal(load_default=0, places=2, validate=validate.Range(min=0))
+    credit = fields.Integer(load_default=0, validate=validate.Range(min=0))
+    is_active = fields.Boolean(load_default=True)

@@ -1,0 +1,81 @@
+"""The extensions, created unbound here and bound to the app in the factory."""
+
+import logging
+
+import fakeredis
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+from flask import current_app, request
+from flask_cors import CORS
+from flask_jwt_extended import JWTManager
+from flask_limiter import Limiter
+from flask_migrate import Migrate
+from flask_sqlalchemy import SQLAlchemy
+from sqlalchemy.orm import DeclarativeBase
+
+log = logging.getLogger(__name__)
+
+
+class Base(DeclarativeBase):
+    """Declarative base of every model."""
+
+
+def client_address():
+    """The client's address as ProxyFix left it (the trusted proxies already peeled off)."""
+    return request.remote_addr or "unknown"
+
+
+db = SQLAlchemy(model_class=Base)
+migrate = Migrate()
+jwt = JWTManager()
+limiter = Limiter(key_func=client_address)
+cors = CORS()
+
+
+def redis_from_url(url, timeout):
+    """A client that fails fast: short timeouts, one immediate retry (a stale socket)."""
+    return redis.Redis.from_url(
+        url, socket_connect_timeout=timeout, socket_timeout=timeout, retry=Retry(NoBackoff(), 1),
+        health_check_interval=30, decode_responses=True,
+    )
+
+
+class Redis:
+    """Holds the process's Redis clients in ``app.extensions["luffy_redis"]``.
+
+    ``main`` keeps the throttle counters and the access-token denylist, ``cart`` the
+    carts. Without a URL both are one in-process fakeredis server, so the service
+    runs with no Redis installed. Tests may hand in clients of their own.
+    """
+
+    def init_app(self, app, main=None, cart=None):
+        """Create (or take) the clients once per process."""
+        timeout = app.config["REDIS_TIMEOUT"]
+        fake_server = None
+
+        def connect(url):
+            nonlocal fake_server
+            if url:
+                return redis_from_url(url, timeout)
+            fake_server = fake_server or fakeredis.FakeServer()
+            return fakeredis.FakeRedis(server=fake_server, decode_responses=True)
+
+        main = main or connect(app.config["REDIS_URL"])
+        if cart is None:
+            cart_url = app.config["CART_REDIS_URL"]
+            cart = connect(cart_url) if cart_url else main
+        app.extensions["luffy_redis"] = {"main": main, "cart": cart}
+
+    @property
+    def main(self):
+        """The client of ``REDIS_URL``."""
+        return current_app.extensions["luffy_redis"]["main"]
+
+    @property
+    def cart(self):
+        """The client of ``CART_REDIS_URL``."""
+        return current_app.extensions["luffy_redis"]["cart"]
+
+
+redis_clients = Redis()
