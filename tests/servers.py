@@ -1,0 +1,106 @@
+"""Boot ``gunicorn wsgi:app`` on a free loopback port, the way it is deployed."""
+
+import json
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port():
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def server_env(database_url, redis_url=None, **settings):
+    """The environment of a production server: its secret, database, Redis and ``LUFFY_*``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LUFFY_", "SERVER_SOFTWARE"))}
+    env.update(SECRET_KEY=secrets.token_hex(32), DATABASE_URL=database_url, PYTHONUNBUFFERED="1")
+    env.pop("REDIS_URL", None)
+    env.pop("CART_REDIS_URL", None)
+    if redis_url:
+        env["REDIS_URL"] = redis_url
+    for key, value in settings.items():
+        env[f"LUFFY_{key}"] = value if isinstance(value, str) else json.dumps(value)
+    return env
+
+
+def flask(env, *args):
+    """Run ``flask --app wsgi ARGS`` with ``env``; raises with its output on failure."""
+    return subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", *args], cwd=ROOT,
+                          env=env, check=True, capture_output=True, text=True)
+
+
+class Server:
+    """A gunicorn process serving luffy; ``url`` is its base address."""
+
+    def __init__(self, env, workers=1, port=None, args=()):
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = open(ROOT / ".pytest_cache" / f"gunicorn-{self.port}.log", "w") \
+            if (ROOT / ".pytest_cache").is_dir() else subprocess.DEVNULL
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "wsgi:app", "-b", f"127.0.0.1:{self.port}",
+             "-w", str(workers), *args],
+            cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT)
+        self.wait_ready()
+
+    def wait_ready(self, timeout=30):
+        """Block until ``/healthz`` answers 200."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"gunicorn exited with {self.process.returncode}")
+            try:
+                with urllib.request.urlopen(self.url + "/healthz", timeout=1) as r:
+                    if r.status == 200:
+                        return
+            except (urllib.error.URLError, ConnectionError, OSError):
+                time.sleep(0.1)
+        raise RuntimeError("gunicorn did not become healthy")
+
+    def stop(self):
+        """Terminate gunicorn and wait for it."""
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        if self.log is not subprocess.DEVNULL:
+            self.log.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+def request(method, url, body=None, headers=None, form=False):
+    """``(status, headers, json)`` of one HTTP request; error statuses are answers too."""
+    data = None
+    headers = dict(headers or {})
+    if body is not None:
+        if form:
+            from urllib.parse import urlencode
+            data = urlencode(body).encode()
+            headers.setdefault("Content-Type", "application/x-www-form-urlencoded")
+        else:
+            data = json.dumps(body).encode()
+            headers.setdefault("Content-Type", "application/json")
+    req = urllib.request.Request(url, data=data, method=method, headers=headers)
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return r.status, r.headers, json.loads(r.read() or b"null")
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers, json.loads(e.read() or b"null")
