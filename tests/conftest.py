@@ -100,19 +100,20 @@ def runner(app):
     return app.test_cli_runner()
 
 
+def add_user(app, username="alice", password=PASSWORD, email="Alice@Example.com",
+             mobile="13800000001", **profile):
+    """Create an account in ``app`` through the service that the CLI uses; detached."""
+    with app.app_context():
+        user = services.create_user(username, password, email=email, mobile=mobile, **profile)
+        db.session.refresh(user)
+        db.session.expunge(user)
+        return user
+
+
 @pytest.fixture
 def make_user(app):
-    """Create accounts through the service that the CLI uses."""
-
-    def make(username="alice", password=PASSWORD, email="Alice@Example.com",
-             mobile="13800000001", **profile):
-        with app.app_context():
-            user = services.create_user(username, password, email=email, mobile=mobile, **profile)
-            db.session.refresh(user)
-            db.session.expunge(user)
-            return user
-
-    return make
+    """Create accounts in ``app``."""
+    return lambda *args, **kwargs: add_user(app, *args, **kwargs)
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from luffy.auth import passwords
 from luffy.auth.models import User
 from luffy.extensions import redis_from_url
 from luffy.extensions import db
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, add_user
 
 BAD = {"code": "authentication_failed",
        "detail": "No active account found with the given credentials"}
@@ -66,13 +66,10 @@ def test_empty_cart_is_zero(auth, user):
     assert auth.tokens()["cart_total"] == 0
 
 
-def test_login_survives_a_dead_cart_redis(make_app, make_user, caplog):
-    dead = redis_from_url("redis://127.0.0.1:1/0", 0.2)
+def test_login_survives_a_dead_cart_redis(make_app, caplog):
     app = make_app()
-    app.extensions["luffy_redis"]["cart"] = dead
-    with app.app_context():
-        from luffy.auth import services
-        services.create_user("bob", PASSWORD, email="bob@example.com", mobile="13900000000")
+    app.extensions["luffy_redis"]["cart"] = redis_from_url("redis://127.0.0.1:1/0", 0.2)
+    add_user(app, "bob", email="bob@example.com", mobile="13900000000")
     response = app.test_client().post("/users/login/", json={"username": "bob", "password": PASSWORD})
     assert response.status_code == 200
     assert response.get_json()["cart_total"] is None

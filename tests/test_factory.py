@@ -1,0 +1,97 @@
+"""The factory and the configuration: classes, environment overrides, production checks."""
+
+from datetime import timedelta
+
+import pytest
+
+import config
+from luffy import create_app
+
+STRONG = "s" * 40
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch):
+    for name in ("LUFFY_CONFIG", "SECRET_KEY", "DATABASE_URL", "REDIS_URL", "CART_REDIS_URL",
+                 "SERVER_SOFTWARE"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_testing_config():
+    assert create_app("testing").testing
+    assert not create_app("development", {"SQLALCHEMY_DATABASE_URI": "sqlite://"}).testing
+
+
+def test_defaults_of_the_contract():
+    app = create_app("testing")
+    assert app.config["JWT_ACCESS_TOKEN_EXPIRES"] == timedelta(seconds=300)
+    assert app.config["JWT_REFRESH_TOKEN_EXPIRES"] == timedelta(days=1)
+    assert app.config["JWT_ALGORITHM"] == "HS256"
+    assert app.config["JWT_ROTATE_REFRESH_TOKENS"] is False
+    assert app.config["JWT_BLACKLIST_AFTER_ROTATION"] is True
+    assert app.config["MAX_CONTENT_LENGTH"] == 1048576
+    assert app.config["AUTH_BASIC"] is True
+    assert app.config["JWT_IDENTITY_CLAIM"] == "user_id"
+
+
+def test_prefixed_environment_values_are_json(monkeypatch):
+    monkeypatch.setenv("LUFFY_JWT_ROTATE_REFRESH_TOKENS", "true")
+    monkeypatch.setenv("LUFFY_JWT_ACCESS_TOKEN_EXPIRES", "60")
+    monkeypatch.setenv("LUFFY_LOGIN_RATE_LIMIT", "5 per minute")
+    app = create_app("testing")
+    assert app.config["JWT_ROTATE_REFRESH_TOKENS"] is True
+    assert app.config["JWT_ACCESS_TOKEN_EXPIRES"] == timedelta(seconds=60)
+    assert app.config["LOGIN_RATE_LIMIT"] == "5 per minute"
+
+
+def test_deployment_names(monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", "postgres://u@db:5432/luffy")
+    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:1/3")
+    monkeypatch.setenv("SECRET_KEY", STRONG)
+    app = create_app("development")
+    assert app.config["SQLALCHEMY_DATABASE_URI"] == "postgresql+psycopg://u@db:5432/luffy"
+    assert app.config["REDIS_URL"] == "redis://127.0.0.1:1/3"
+    assert app.config["RATELIMIT_STORAGE_URI"] == "redis://127.0.0.1:1/3"
+    assert app.config["JWT_SECRET_KEY"] == STRONG
+
+
+def test_mysql_urls_use_pymysql(monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", "mysql://root@127.0.0.1/luffy")
+    assert create_app("testing").config["SQLALCHEMY_DATABASE_URI"].startswith("mysql+pymysql://")
+
+
+@pytest.mark.parametrize("secret, words", [(None, "not set"), ("short", "shorter than 32"),
+                                           (config.DEV_SECRET_KEY, "development default")])
+def test_production_refuses_a_weak_secret(monkeypatch, secret, words):
+    if secret:
+        monkeypatch.setenv("SECRET_KEY", secret)
+    with pytest.raises(RuntimeError, match=words):
+        create_app("production")
+
+
+def test_production_with_a_strong_secret(monkeypatch):
+    monkeypatch.setenv("SECRET_KEY", STRONG)
+    app = create_app("production", {"SQLALCHEMY_DATABASE_URI": "sqlite://"})
+    assert app.config["ENV_NAME"] == "production" and not app.debug
+    assert app.config["JWT_COOKIE_SECURE"] is True
+
+
+def test_gunicorn_means_production(monkeypatch):
+    monkeypatch.setenv("SERVER_SOFTWARE", "gunicorn/23.0.0")
+    with pytest.raises(RuntimeError, match="SECRET_KEY"):
+        create_app()
+    monkeypatch.setenv("LUFFY_CONFIG", "testing")
+    assert create_app().testing
+
+
+def test_unknown_config_name():
+    with pytest.raises(RuntimeError, match="LUFFY_CONFIG"):
+        create_app("staging")
+
+
+def test_embedded_default_needs_nothing_installed(tmp_path, monkeypatch):
+    app = create_app("development", {"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/x.db"})
+    assert app.config["RATELIMIT_STORAGE_URI"] == "memory://"
+    clients = app.extensions["luffy_redis"]
+    assert clients["main"] is clients["cart"]
+    assert clients["main"].ping()
