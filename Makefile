@@ -1,0 +1,36 @@
+# Two commands: `make run` installs and serves luffy on the embedded default,
+# `make test` installs and runs the tests. Both create .venv on first use.
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PORT ?= 5000
+PYTEST_ARGS ?=
+
+.PHONY: run test install install-test clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+
+$(VENV)/.run: $(PY) setup.cfg pyproject.toml
+	$(PY) -m pip install -q -e .
+	touch $@
+
+$(VENV)/.test: $(VENV)/.run
+	$(PY) -m pip install -q -e '.[test]'
+	touch $@
+
+install: $(VENV)/.run
+install-test: $(VENV)/.test
+
+run: install
+	$(PY) -m flask --app wsgi db upgrade
+	$(PY) -m flask --app wsgi users demo
+	$(PY) -m flask --app wsgi run --port $(PORT)
+
+test: install-test
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) instance .pytest_cache

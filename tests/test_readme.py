@@ -1,0 +1,39 @@
+"""The README's curl examples, run against a gunicorn server, so the docs can't drift."""
+
+import re
+import subprocess
+
+import pytest
+
+from tests.conftest import DATABASE_URL, REDIS_URL
+from tests.servers import ROOT, Server, flask, server_env
+
+pytestmark = pytest.mark.slow
+
+
+def readme_examples():
+    """The shell block between the curl-examples markers of README.md."""
+    text = (ROOT / "README.md").read_text()
+    block = re.search(r"<!-- curl-examples:start -->\s*```sh\n(.*?)```\s*<!-- curl-examples:end -->",
+                      text, re.S)
+    assert block, "README.md lost its curl examples"
+    return block.group(1)
+
+
+def test_readme_curl_examples(tmp_path, make_app):
+    make_app()  # on a real database: empties the tables
+    env = server_env(DATABASE_URL or f"sqlite:///{tmp_path}/luffy.db", REDIS_URL)
+    flask(env, "db", "upgrade")
+    flask(env, "users", "demo")
+    with Server(env) as server:
+        result = subprocess.run(["bash", "-euo", "pipefail", "-c", readme_examples()],
+                                env={**env, "LUFFY": server.url}, capture_output=True,
+                                text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    assert out.count('"cart_total"') == 2
+    assert out.count('"username":"demo"') == 2
+    assert '"access"' in out
+    assert '"code":"token_not_valid"' in out
+    assert '{"status":"ok"}' in out and '"keys":[]' in out
+    assert "/users/login" in out and "/users/me" in out
