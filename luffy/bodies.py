@@ -14,14 +14,30 @@ FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 
 class JSONProvider(DefaultJSONProvider):
-    """Flask's JSON, with a body nested too deep for the parser treated as malformed."""
+    """Flask's JSON, with a body nested too deep or holding what is not text treated as malformed."""
 
     def loads(self, s, **kwargs):
-        """Parse ``s``; deep nesting raises ``ValueError`` like any other bad JSON."""
+        """Parse ``s``; deep nesting or a lone surrogate raises ``ValueError`` like any other bad JSON."""
         try:
-            return super().loads(s, **kwargs)
+            value = super().loads(s, **kwargs)
         except RecursionError:
             raise ValueError("JSON nested too deeply") from None
+        _check_parsed(value, self._app.config.get("JSON_MAX_DEPTH", 20))
+        return value
+
+
+def _check_parsed(value, depth):
+    """Raise ``ValueError`` past ``depth`` nested containers or at a lone surrogate.
+
+    ``"\\ud800"`` is valid JSON but no text: no database, hash or encoder takes it.
+    """
+    if isinstance(value, str):
+        value.encode()  # UnicodeEncodeError is a ValueError
+    elif isinstance(value, (dict, list)):
+        if depth <= 0:
+            raise ValueError("JSON nested too deeply")
+        for item in (value if isinstance(value, list) else (*value.keys(), *value.values())):
+            _check_parsed(item, depth - 1)
 
 
 def raw_body():

@@ -4,10 +4,21 @@ from datetime import datetime, timezone
 from decimal import Decimal
 
 from sqlalchemy import ForeignKey, Numeric, String, or_, select
+from sqlalchemy.dialects import mysql
 from sqlalchemy.orm import Mapped, mapped_column
 
 from luffy.auth import passwords
 from luffy.extensions import db
+
+
+def identifier_type(length):
+    """A string column compared by code point, also on MySQL/MariaDB.
+
+    Their default collations ignore case, which would merge the case-sensitive
+    usernames "Alice" and "alice"; migration 3c8e1f0a9b7d sets the same collation.
+    """
+    return String(length).with_variant(mysql.VARCHAR(length, collation="utf8mb4_bin"),
+                                       "mysql", "mariadb")
 
 
 def utcnow():
@@ -21,9 +32,9 @@ class User(db.Model):
     __tablename__ = "users"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    username: Mapped[str] = mapped_column(String(150), unique=True)
-    email: Mapped[str | None] = mapped_column(String(254), unique=True)  # stored lower-case
-    mobile: Mapped[str | None] = mapped_column(String(15), unique=True)
+    username: Mapped[str] = mapped_column(identifier_type(150), unique=True)
+    email: Mapped[str | None] = mapped_column(identifier_type(254), unique=True)  # stored lower-case
+    mobile: Mapped[str | None] = mapped_column(identifier_type(15), unique=True)
     password: Mapped[str] = mapped_column(String(255))  # a hash, never the password
     nickname: Mapped[str] = mapped_column(String(50), default="")
     avatar: Mapped[str] = mapped_column(String(255), default="")  # absolute URL or ""
@@ -54,6 +65,14 @@ class User(db.Model):
             or_(User.username == identifier, User.email == identifier.lower(),
                 User.mobile == identifier)
         ).limit(2)
+
+    def identified_as(self, identifier):
+        """Whether ``identifier`` is exactly this account's username, email or mobile.
+
+        Checked again in Python because MySQL's PAD SPACE collations let "alice "
+        match "alice" in SQL.
+        """
+        return identifier in (self.username, self.mobile) or identifier.lower() == self.email
 
     def __repr__(self):
         return f"<User {self.id} {self.username!r}>"

@@ -1,0 +1,66 @@
+"""gunicorn settings of luffy, read by ``gunicorn wsgi:app`` from the working directory.
+
+Every value can be changed by an environment variable, and command-line options
+(``-b``, ``-w``, ...) still override this file:
+
+| variable | default | meaning |
+|---|---|---|
+| ``GUNICORN_BIND`` | ``0.0.0.0:$PORT`` if ``PORT`` is set, else ``127.0.0.1:8000`` | listen address(es), comma-separated |
+| ``PORT`` | — | port on all interfaces (the platform convention) |
+| ``WEB_CONCURRENCY`` | CPU count * 2 + 1 | worker processes |
+| ``GUNICORN_THREADS`` | 4 | threads per worker (gthread) |
+| ``GUNICORN_TIMEOUT`` | 30 | seconds a silent worker lives before it is killed and replaced |
+| ``GUNICORN_GRACEFUL_TIMEOUT`` | 30 | seconds workers get to finish requests on a stop or reload |
+| ``GUNICORN_KEEPALIVE`` | 5 | seconds an idle keep-alive connection stays open |
+| ``GUNICORN_LOG_LEVEL`` | info | gunicorn's error-log level |
+
+``kill -HUP <master pid>`` reloads gracefully: new workers start with the new code and
+settings while the old ones finish their requests (the app is not preloaded, so
+each worker imports it afresh).
+"""
+
+import multiprocessing
+import os
+
+
+def _int(name, default):
+    value = os.environ.get(name)
+    return int(value) if value else default
+
+
+def _bind():
+    if os.environ.get("GUNICORN_BIND"):
+        return [address.strip() for address in os.environ["GUNICORN_BIND"].split(",") if address.strip()]
+    if os.environ.get("PORT"):
+        return [f"0.0.0.0:{os.environ['PORT']}"]
+    return ["127.0.0.1:8000"]
+
+
+wsgi_app = "wsgi:app"
+bind = _bind()
+workers = _int("WEB_CONCURRENCY", multiprocessing.cpu_count() * 2 + 1)
+worker_class = "gthread"
+threads = _int("GUNICORN_THREADS", 4)
+timeout = _int("GUNICORN_TIMEOUT", 30)
+graceful_timeout = _int("GUNICORN_GRACEFUL_TIMEOUT", 30)
+keepalive = _int("GUNICORN_KEEPALIVE", 5)
+preload_app = False  # a HUP reload then picks up new code
+# Recent gunicorn opens a control socket at one fixed path per user, which several
+# instances on one host would fight over; signals do the same job.
+control_socket_disable = True
+
+# Logs go to stdout/stderr, where the process supervisor collects them. Each access
+# line carries the request id that the app echoes in X-Request-ID.
+accesslog = "-"
+errorlog = "-"
+loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
+access_log_format = (
+    '%(h)s "%(r)s" %(s)s %(B)s %(M)sms request_id=%({x-request-id}o)s '
+    'agent="%(a)s"'
+)
+
+# Refuse oversized request lines and headers before the app sees them (gunicorn's
+# defaults, stated here so that the limits are visible next to MAX_CONTENT_LENGTH).
+limit_request_line = 4094
+limit_request_fields = 100
+limit_request_field_size = 8190
