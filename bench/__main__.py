@@ -1,0 +1,594 @@
+"""The benchmark: luffy against a bare-WSGI floor, in one run.
+
+    .venv/bin/python -m bench            # every scenario, 10 s each; writes bench/RESULTS.md
+    .venv/bin/python -m bench --smoke    # every scenario for 1 s: does it start? (CI)
+
+See bench/README.md for what it does and what the numbers mean.
+"""
+
+import argparse
+import json
+import os
+import platform
+import re
+import secrets
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "bench"
+OUT = BENCH / "out"
+PY = sys.executable
+PASSWORD = "bench password 0123"
+GUNICORN_ARGS = ["-w", "2", "-k", "gthread", "--threads", "4"]
+RATE_LIMIT = "1000000 per minute"
+
+# name, wrk connections, the bar: luffy req/s >= bar x floor req/s
+SCENARIOS = [
+    ("me", 8, 0.5),
+    ("verify", 8, 0.7),
+    ("refresh", 8, 0.5),
+    ("login", 2, 0.8),
+    ("login_email", 2, 0.8),
+    ("login_mobile", 2, 0.8),
+]
+RSS_BAR_MB = 70
+CYCLE = 16  # how many accounts each scenario cycles through
+
+
+def loadavg():
+    return [float(x) for x in Path("/proc/loadavg").read_text().split()[:3]]
+
+
+def wait_quiet(seconds):
+    """Wait up to ``seconds`` for the 1-minute load average to drop below nproc / 2."""
+    limit = (os.cpu_count() or 1) / 2
+    deadline = time.monotonic() + seconds
+    while loadavg()[0] >= limit and time.monotonic() < deadline:
+        log(f"load average {loadavg()[0]:.2f} >= {limit:g}: waiting for a quieter machine")
+        time.sleep(10)
+
+
+def log(*args):
+    print(*args, file=sys.stderr, flush=True)
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--smoke", action="store_true", default=os.environ.get("BENCH_SMOKE") == "1",
+                   help="1 s per scenario, no warm-up, 100 accounts, RESULTS.md untouched")
+    p.add_argument("--duration", type=float, default=float(os.environ.get("BENCH_DURATION", 10)),
+                   help="seconds of load per scenario and server (default 10)")
+    p.add_argument("--warmup", type=float, default=float(os.environ.get("BENCH_WARMUP", 2)),
+                   help="seconds of unmeasured load before each measurement (default 2)")
+    p.add_argument("--accounts", type=int, default=1000, help="accounts to seed (default 1000)")
+    p.add_argument("--scenarios", default=",".join(s[0] for s in SCENARIOS),
+                   help="comma-separated subset of: " + ", ".join(s[0] for s in SCENARIOS))
+    p.add_argument("--pg-admin-url", default=os.environ.get(
+        "BENCH_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"),
+                   help="a superuser connection to create the database with")
+    p.add_argument("--database", default=os.environ.get("BENCH_DATABASE", "luffy_bench"),
+                   help="the database the benchmark drops and recreates (default luffy_bench)")
+    p.add_argument("--redis-url", default=os.environ.get(
+        "BENCH_REDIS_URL", "redis://127.0.0.1:6379/13"),
+                   help="a Redis DB of the benchmark's own: it is flushed (default DB 13)")
+    p.add_argument("--no-results", action="store_true", help="do not write bench/RESULTS.md")
+    p.add_argument("--wait-quiet", metavar="SECONDS", type=float,
+                   default=float(os.environ.get("BENCH_WAIT_QUIET", 0)),
+                   help="first wait up to SECONDS for the 1-minute load average to fall below "
+                        "half the CPU count (the machine is shared; the load goes into the results)")
+    p.add_argument("--profile", metavar="SECONDS", type=float, default=0,
+                   help="also record py-spy profiles of luffy's workers for me/verify/refresh")
+    args = p.parse_args(argv)
+    if args.smoke:
+        args.duration, args.warmup, args.accounts, args.no_results = 1, 0, 100, True
+    names = [s[0] for s in SCENARIOS]
+    args.scenarios = [s for s in args.scenarios.split(",") if s]
+    unknown = set(args.scenarios) - set(names)
+    if unknown:
+        p.error(f"unknown scenarios: {', '.join(sorted(unknown))}")
+    return args
+
+
+# --- set-up -------------------------------------------------------------------------
+
+
+def ensure_wrk():
+    """wrk, installed with apt when missing."""
+    if shutil.which("wrk"):
+        return shutil.which("wrk")
+    log("wrk is missing: apt-get install -y wrk")
+    prefix = [] if os.geteuid() == 0 else ["sudo", "-n"]
+    subprocess.run(prefix + ["apt-get", "update", "-qq"], check=False)
+    subprocess.run(prefix + ["apt-get", "install", "-y", "-qq", "wrk"], check=True)
+    return shutil.which("wrk")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def database_url(admin_url, name):
+    return admin_url.rsplit("/", 1)[0] + "/" + name
+
+
+def create_database(admin_url, name):
+    """Drop and recreate ``name``."""
+    import psycopg
+
+    if not re.fullmatch(r"[a-z_][a-z0-9_]*", name):
+        raise SystemExit(f"not a plain database name: {name!r}")
+    with psycopg.connect(admin_url, autocommit=True, connect_timeout=5) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        conn.execute(f"CREATE DATABASE {name}")
+        return conn.execute("SHOW server_version").fetchone()[0]
+
+
+def luffy_env(db_url, redis_url, secret):
+    """The production environment luffy runs with in the benchmark."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("LUFFY_", "SERVER_SOFTWARE")) and k not in ("REDIS_URL", "CART_REDIS_URL")}
+    env.update(
+        LUFFY_CONFIG="production", SECRET_KEY=secret, DATABASE_URL=db_url, REDIS_URL=redis_url,
+        # The bench measures throughput, not the throttle: every account is hammered.
+        LUFFY_LOGIN_RATE_LIMIT=RATE_LIMIT, LUFFY_REFRESH_RATE_LIMIT=RATE_LIMIT,
+        PYTHONUNBUFFERED="1", PYTHONDONTWRITEBYTECODE="1",
+    )
+    return env
+
+
+def account(i):
+    return {
+        "id": i,
+        "username": f"bench{i:05d}",
+        "email": f"bench{i:05d}@bench.example",
+        "mobile": f"139{i:08d}",
+        "nickname": f"Bench {i}",
+        "avatar": f"https://cdn.bench.example/avatars/{i}.png",
+        "money": round(10 + i % 100 + 0.5, 2),
+        "credit": i % 50,
+        "cart_total": i % 5,
+    }
+
+
+def seed(env, n):
+    """Schema by the migrations, then ``n`` accounts in one insert with one shared hash."""
+    subprocess.run([PY, "-m", "flask", "--app", "wsgi", "db", "upgrade"], cwd=ROOT, env=env,
+                   check=True, capture_output=True, text=True)
+    code = r"""
+import json, sys
+from decimal import Decimal
+from sqlalchemy import insert, text
+from luffy import create_app
+from luffy.auth.models import User
+from luffy.auth.passwords import hash_password
+from luffy.extensions import db, redis_clients
+
+accounts = json.load(sys.stdin)
+app = create_app()
+with app.app_context():
+    hashed = hash_password(sys.argv[1])
+    db.session.execute(insert(User), [
+        {"id": a["id"], "username": a["username"], "email": a["email"], "mobile": a["mobile"],
+         "password": hashed, "nickname": a["nickname"], "avatar": a["avatar"],
+         "money": Decimal(str(a["money"])), "credit": a["credit"], "is_active": True,
+         "token_version": 0} for a in accounts])
+    db.session.execute(text("SELECT setval(pg_get_serial_sequence('users', 'id'), "
+                            "(SELECT max(id) FROM users))"))
+    db.session.commit()
+    cart = redis_clients.cart
+    cart.flushdb()
+    pipe = cart.pipeline(transaction=False)
+    for a in accounts:
+        for k in range(a["cart_total"]):
+            pipe.hset(f"cart_{a['id']}", f"course_{k}", 1)
+    pipe.execute()
+    print(json.dumps({"hash": hashed, "users": db.session.execute(text("SELECT count(*) FROM users")).scalar(),
+                      "redis": cart.info("server")["redis_version"]}))
+"""
+    accounts = [account(i) for i in range(1, n + 1)]
+    done = subprocess.run([PY, "-c", code, PASSWORD], cwd=ROOT, env=env, check=True,
+                          input=json.dumps(accounts), capture_output=True, text=True)
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    if result["users"] != n:
+        raise SystemExit(f"seeded {result['users']} accounts, not {n}")
+    return accounts, result["hash"], result["redis"]
+
+
+def create_app_time(env, runs=5):
+    """Median seconds of ``from luffy import create_app; create_app()`` in a new process."""
+    code = ("import json, time; t0 = time.perf_counter(); from luffy import create_app; "
+            "t1 = time.perf_counter(); create_app(); t2 = time.perf_counter(); "
+            "print(json.dumps({'import': t1 - t0, 'create': t2 - t1, 'total': t2 - t0}))")
+    samples = []
+    for _ in range(runs):
+        done = subprocess.run([PY, "-c", code], cwd=ROOT, env=env, check=True,
+                              capture_output=True, text=True)
+        samples.append(json.loads(done.stdout.strip().splitlines()[-1]))
+    return {"runs": runs, **{k: statistics.median(s[k] for s in samples)
+                             for k in ("import", "create", "total")}}
+
+
+# --- servers --------------------------------------------------------------------------
+
+
+class Server:
+    """``gunicorn APP`` with the benchmark's settings on a free loopback port."""
+
+    def __init__(self, name, app, env):
+        self.name = name
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = OUT / f"{name}-gunicorn.log"
+        self.log = open(self.log_path, "w")
+        self.process = subprocess.Popen(
+            [PY, "-m", "gunicorn", app, "-b", f"127.0.0.1:{self.port}", *GUNICORN_ARGS],
+            cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT)
+        self.wait_ready()
+
+    def wait_ready(self, timeout=60):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise SystemExit(f"{self.name}: gunicorn exited with {self.process.returncode}; "
+                                 f"see {self.log_path}")
+            try:
+                with urllib.request.urlopen(self.url + "/healthz", timeout=1) as r:
+                    if r.status == 200 and len(self.workers()) == 2:
+                        return
+            except OSError:
+                pass
+            time.sleep(0.1)
+        raise SystemExit(f"{self.name}: gunicorn did not become healthy; see {self.log_path}")
+
+    def workers(self):
+        """The pids of the master's children (the workers)."""
+        path = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
+        try:
+            return [int(p) for p in path.read_text().split()]
+        except OSError:
+            return []
+
+    def rss_mb(self):
+        """VmRSS of each worker, MB (MiB)."""
+        sizes = {}
+        for pid in self.workers():
+            try:
+                status = Path(f"/proc/{pid}/status").read_text()
+            except OSError:
+                continue
+            kb = int(re.search(r"^VmRSS:\s+(\d+) kB", status, re.M).group(1))
+            sizes[pid] = round(kb / 1024, 1)
+        return sizes
+
+    def stop(self):
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.log.close()
+
+
+def call(method, url, body=None, headers=None):
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, method=method, headers={
+        **({"Content-Type": "application/json"} if data else {}), **(headers or {})})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return r.status, json.loads(r.read() or b"null")
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()[:300]
+
+
+def sessions(server, accounts):
+    """Log each account in once: ``[(access, refresh), ...]``."""
+    out = []
+    for a in accounts:
+        status, body = call("POST", server.url + "/users/login/",
+                            {"username": a["username"], "password": PASSWORD})
+        if status != 200:
+            raise SystemExit(f"{server.name}: login of {a['username']} answered {status}: {body}")
+        out.append((body["token"], body["refresh"]))
+    return out
+
+
+def request_lines(scenario, accounts, tokens):
+    """The requests of ``scenario``, one tab-separated line each (see scenario.lua)."""
+    lines = []
+    for a, (access, refresh) in zip(accounts, tokens or [(None, None)] * len(accounts)):
+        if scenario == "me":
+            lines.append(("GET", "/users/me", f"Authorization: Bearer {access}", "-"))
+        elif scenario == "verify":
+            lines.append(("POST", "/users/login/verify", "-", json.dumps({"token": access})))
+        elif scenario == "refresh":
+            lines.append(("POST", "/users/login/refresh", "-", json.dumps({"refresh": refresh})))
+        else:
+            key = {"login": "username", "login_email": "email", "login_mobile": "mobile"}[scenario]
+            lines.append(("POST", "/users/login/", "-",
+                          json.dumps({"username": a[key], "password": PASSWORD})))
+    return lines
+
+
+def check_once(server, line):
+    """One request of the scenario must succeed before wrk hammers it."""
+    method, path, header, body = line
+    headers = dict([header.split(": ", 1)]) if header != "-" else {}
+    status, answer = call(method, server.url + path, None if body == "-" else json.loads(body), headers)
+    if status != 200:
+        raise SystemExit(f"{server.name}: {method} {path} answered {status}: {answer}")
+
+
+def wrk(wrk_bin, server, scenario, connections, lines, seconds, tag):
+    """Run wrk for ``seconds``; its numbers as a dict."""
+    path = OUT / f"{server.name}-{scenario}{tag}.requests"
+    path.write_text("".join("\t".join(line) + "\n" for line in lines))
+    threads = min(2, connections)
+    cmd = [wrk_bin, "-t", str(threads), "-c", str(connections), "-d", f"{max(seconds, 1):g}s",
+           "--timeout", "10s", "--latency", "-H", "Connection: close",
+           "-s", str(BENCH / "scenario.lua"), server.url]
+    done = subprocess.run(cmd, env={**os.environ, "BENCH_REQUESTS": str(path)},
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"wrk failed ({done.returncode}): {done.stderr or done.stdout}")
+    match = re.search(r"^BENCH_JSON (.*)$", done.stdout, re.M)
+    if not match:
+        raise SystemExit(f"wrk printed no BENCH_JSON line:\n{done.stdout}\n{done.stderr}")
+    r = json.loads(match.group(1))
+    r["rps"] = r["requests"] / (r["duration_us"] / 1e6) if r["duration_us"] else 0.0
+    r["errors"] = r["non2xx"] + r["connect_errors"] + r["read_errors"] + r["write_errors"] + r["timeouts"]
+    r["p50_ms"], r["p99_ms"] = r["p50_us"] / 1000, r["p99_us"] / 1000
+    r["connections"], r["threads"] = connections, threads
+    m = re.search(r"Non-2xx or 3xx responses: (\d+)", done.stdout)
+    r["wrk_non2xx_or_3xx"] = int(m.group(1)) if m else 0
+    return r
+
+
+def profile(server, scenario, seconds):
+    """py-spy of every worker while wrk runs: the hottest frames, into bench/out/."""
+    spy = Path(PY).parent / "py-spy"
+    if not spy.exists():
+        subprocess.run([PY, "-m", "pip", "install", "-q", "py-spy"], check=True)
+    procs = []
+    for pid in server.workers():
+        out = OUT / f"profile-{scenario}-{pid}.txt"
+        procs.append((out, subprocess.Popen(
+            [str(spy), "record", "--pid", str(pid), "--duration", f"{int(seconds)}",
+             "--format", "raw", "--rate", "200", "--nonblocking", "--gil", "-o", str(out)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)))
+    return procs
+
+
+# --- the run --------------------------------------------------------------------------
+
+
+def machine_info(pg_version, redis_version, wrk_bin):
+    cpu = "unknown"
+    try:
+        cpu = re.search(r"^model name\s*:\s*(.*)$", Path("/proc/cpuinfo").read_text(), re.M).group(1)
+    except (OSError, AttributeError):
+        pass
+    versions = {}
+    for package in ("flask", "werkzeug", "gunicorn", "sqlalchemy", "flask-sqlalchemy", "psycopg",
+                    "redis", "flask-jwt-extended", "pyjwt", "argon2-cffi", "flask-limiter"):
+        try:
+            versions[package if package != "redis" else "redis-py"] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package if package != "redis" else "redis-py"] = "-"
+    wrk_version = subprocess.run([wrk_bin, "--version"], capture_output=True, text=True)
+    return {
+        "nproc": os.cpu_count(),
+        "cpu": cpu,
+        "kernel": platform.release(),
+        "memory_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
+        "python": platform.python_version(),
+        "postgresql server": pg_version,
+        "redis server": redis_version,
+        "wrk": (wrk_version.stdout or wrk_version.stderr).split("Copyright")[0].strip(),
+        **versions,
+    }
+
+
+def verdicts(results, args, rss, floor_rss):
+    """Per scenario: ratio and PASS/FAIL; the RSS line; validity."""
+    rows = []
+    for name, connections, bar in SCENARIOS:
+        if name not in results:
+            continue
+        lr, fr = results[name]["luffy"], results[name]["floor"]
+        ratio = lr["rps"] / fr["rps"] if fr["rps"] else 0.0
+        errors = lr["errors"] + fr["errors"]
+        rows.append({"scenario": name, "connections": connections, "bar": bar, "ratio": ratio,
+                     "luffy": lr, "floor": fr, "errors": errors,
+                     "pass": ratio >= bar and errors == 0})
+    max_rss = max(rss.values()) if rss else 0.0
+    total_errors = sum(r["errors"] for r in rows)
+    return {"rows": rows, "rss_mb": rss, "floor_rss_mb": floor_rss, "max_rss_mb": max_rss,
+            "rss_pass": bool(rss) and max_rss <= RSS_BAR_MB, "errors": total_errors,
+            "valid": total_errors == 0,
+            "all_pass": all(r["pass"] for r in rows) and bool(rss) and max_rss <= RSS_BAR_MB
+            and total_errors == 0}
+
+
+def table(v, app_time):
+    head = (f"{'scenario':<13} {'conns':>5} {'luffy r/s':>10} {'floor r/s':>10} {'ratio':>6} "
+            f"{'bar':>5} {'luffy p50/p99 ms':>17} {'floor p50/p99 ms':>17} {'non-2xx/err':>11}  verdict")
+    lines = [head, "-" * len(head)]
+    for r in v["rows"]:
+        lr, fr = r["luffy"], r["floor"]
+        lines.append(
+            f"{r['scenario']:<13} {r['connections']:>5} {lr['rps']:>10.1f} {fr['rps']:>10.1f} "
+            f"{r['ratio']:>5.2f}x {r['bar']:>4}x "
+            f"{lr['p50_ms']:>8.2f}/{lr['p99_ms']:<8.2f} {fr['p50_ms']:>8.2f}/{fr['p99_ms']:<8.2f} "
+            f"{lr['errors']:>5}/{fr['errors']:<5}  {'PASS' if r['pass'] else 'FAIL'}")
+    rss = ", ".join(f"{mb:.1f}" for mb in v["rss_mb"].values())
+    floor_rss = ", ".join(f"{mb:.1f}" for mb in v["floor_rss_mb"].values())
+    lines.append("")
+    lines.append(f"worker RSS after the load: luffy {rss} MB (bar <= {RSS_BAR_MB} MB: "
+                 f"{'PASS' if v['rss_pass'] else 'FAIL'}); floor {floor_rss} MB")
+    lines.append(f"create_app(): {app_time['total'] * 1000:.0f} ms (import {app_time['import'] * 1000:.0f} ms"
+                 f" + create {app_time['create'] * 1000:.0f} ms), median of {app_time['runs']} fresh processes")
+    lines.append(f"errors (non-2xx + socket errors, both servers): {v['errors']} -> "
+                 + ("VALID run" if v["valid"] else "INVALID RUN: the numbers do not count"))
+    return "\n".join(lines)
+
+
+def busy_note(info):
+    load = float(info["load average at start (1/5/15 min)"].split(" / ")[0])
+    if load < (info["nproc"] or 1) / 2:
+        return ""
+    return (f"\n**The machine was busy** (1-minute load average {load:.2f} on {info['nproc']} CPUs at "
+            "the start): other work competed with both servers and with wrk, so every absolute "
+            "number is low and noisy; luffy and the floor ran interleaved, scenario by scenario, "
+            "so their ratio is the fairer figure.\n")
+
+
+def write_results(path, v, app_time, info, args, started, elapsed):
+    rows = ["| scenario | conns | luffy req/s | floor req/s | luffy/floor | bar | luffy p50 / p99 ms "
+            "| floor p50 / p99 ms | non-2xx + socket errors (luffy / floor) | verdict |",
+            "|---|--:|--:|--:|--:|--:|--:|--:|--:|---|"]
+    for r in v["rows"]:
+        lr, fr = r["luffy"], r["floor"]
+        rows.append(f"| {r['scenario']} | {r['connections']} | {lr['rps']:.1f} | {fr['rps']:.1f} | "
+                    f"{r['ratio']:.2f} | >= {r['bar']} | {lr['p50_ms']:.2f} / {lr['p99_ms']:.2f} | "
+                    f"{fr['p50_ms']:.2f} / {fr['p99_ms']:.2f} | {lr['errors']} / {fr['errors']} | "
+                    f"{'PASS' if r['pass'] else 'FAIL'} |")
+    rss = ", ".join(f"{mb:.1f}" for mb in v["rss_mb"].values())
+    floor_rss = ", ".join(f"{mb:.1f}" for mb in v["floor_rss_mb"].values())
+    machine = "\n".join(f"| {k} | {val} |" for k, val in info.items())
+    text = f"""# Benchmark results
+
+Written by `.venv/bin/python -m bench` on {started} ({elapsed:.0f} s). Rerun it to
+replace this file; the raw numbers of every run are in `bench/out/` (not committed).
+How it works and what it measures: [README.md](README.md).
+
+**{"VALID run: no non-2xx answer and no socket error." if v["valid"] else
+   "INVALID RUN: " + str(v["errors"]) + " non-2xx answers or socket errors; the numbers do not count."}**
+{"Every bar passes." if v["all_pass"] else "Not every bar passes: see the FAIL lines."}
+{busy_note(info)}
+
+Settings: gunicorn `{" ".join(GUNICORN_ARGS)}` for both servers, production configuration,
+PostgreSQL and Redis on 127.0.0.1, {args.accounts} seeded accounts; wrk with `Connection: close`
+(a new connection per request), 2 threads, {args.duration:g} s per scenario after
+{args.warmup:g} s of warm-up; each scenario cycles through {CYCLE} accounts.
+`LUFFY_LOGIN_RATE_LIMIT` and `LUFFY_REFRESH_RATE_LIMIT` are `{RATE_LIMIT}` so that the run
+measures throughput, not the throttle (both only count failures, and there are none).
+
+{chr(10).join(rows)}
+
+- Worker RSS after the load (VmRSS of each gunicorn worker): luffy {rss} MB
+  (bar <= {RSS_BAR_MB} MB: **{"PASS" if v["rss_pass"] else "FAIL"}**); floor {floor_rss} MB.
+- `create_app()` in a fresh process (production configuration, median of {app_time["runs"]}):
+  {app_time["total"] * 1000:.0f} ms = import {app_time["import"] * 1000:.0f} ms + create {app_time["create"] * 1000:.0f} ms.
+- The old Django backend on this machine (from issue 6): me 270, verify 1,857, refresh 239,
+  login 7.6 req/s.
+
+## Machine
+
+| | |
+|---|---|
+{machine}
+"""
+    path.write_text(text)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    started = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    t_start = time.monotonic()
+    OUT.mkdir(parents=True, exist_ok=True)
+    wrk_bin = ensure_wrk()
+    if args.wait_quiet:
+        wait_quiet(args.wait_quiet)
+    load_before = loadavg()
+    if load_before[0] >= (os.cpu_count() or 1) / 2:
+        log(f"warning: load average {load_before[0]:.2f} on {os.cpu_count()} CPUs: other work "
+            "competes with the benchmark, whose numbers will be low and noisy")
+    secret = secrets.token_hex(32)
+    db_url = database_url(args.pg_admin_url, args.database)
+    env = luffy_env(db_url, args.redis_url, secret)
+
+    log(f"database {args.database}: drop and create")
+    pg_version = create_database(args.pg_admin_url, args.database)
+    log(f"seeding {args.accounts} accounts (one insert, one argon2id hash) and their carts")
+    accounts, hashed, redis_version = seed(env, args.accounts)
+    log("timing create_app()")
+    app_time = create_app_time(env, runs=2 if args.smoke else 5)
+
+    floor_data = OUT / "floor-data.json"
+    m = re.search(r"\$m=(\d+),t=(\d+),p=(\d+)\$", hashed)
+    floor_data.write_text(json.dumps({
+        "secret": secret, "hash": hashed, "accounts": accounts,
+        "memory_cost": int(m.group(1)), "time_cost": int(m.group(2)), "parallelism": int(m.group(3)),
+    }))
+    floor_env = {k: v for k, v in env.items()
+                 if not k.startswith("LUFFY_") and k not in ("DATABASE_URL", "REDIS_URL")}
+    floor_env["BENCH_FLOOR_DATA"] = str(floor_data)
+
+    servers = {}
+    results = {}
+    try:
+        log("starting luffy and the floor under gunicorn " + " ".join(GUNICORN_ARGS))
+        servers["luffy"] = Server("luffy", "wsgi:app", env)
+        servers["floor"] = Server("floor", "bench.floor:app", floor_env)
+        cycle = accounts[:CYCLE]
+        for name, connections, _bar in SCENARIOS:
+            if name not in args.scenarios:
+                continue
+            results[name] = {}
+            for which in ("luffy", "floor"):
+                server = servers[which]
+                tokens = sessions(server, cycle) if name in ("me", "verify", "refresh") else None
+                lines = request_lines(name, cycle, tokens)
+                check_once(server, lines[0])
+                if args.warmup:
+                    wrk(wrk_bin, server, name, connections, lines, args.warmup, "-warmup")
+                spies = profile(server, name, args.profile) \
+                    if args.profile and which == "luffy" and name in ("me", "verify", "refresh") else []
+                r = wrk(wrk_bin, server, name, connections, lines, args.duration, "")
+                for _out, spy in spies:
+                    spy.wait()
+                results[name][which] = r
+                log(f"  {name:<13} {which:<6} {r['rps']:8.1f} req/s  p50 {r['p50_ms']:.2f} ms  "
+                    f"p99 {r['p99_ms']:.2f} ms  errors {r['errors']}"
+                    + (f"  (first bad answer: {r['bad_sample']})" if r["bad_sample"] else ""))
+        rss = servers["luffy"].rss_mb()
+        floor_rss = servers["floor"].rss_mb()
+    finally:
+        for server in servers.values():
+            server.stop()
+
+    v = verdicts(results, args, rss, floor_rss)
+    info = machine_info(pg_version, redis_version, wrk_bin)
+    info["load average at start (1/5/15 min)"] = " / ".join(f"{x:.2f}" for x in load_before)
+    info["load average at end (1/5/15 min)"] = " / ".join(f"{x:.2f}" for x in loadavg())
+    elapsed = time.monotonic() - t_start
+    print(table(v, app_time))
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    raw = {"started": started, "smoke": args.smoke, "duration": args.duration, "warmup": args.warmup,
+           "accounts": args.accounts, "machine": info, "create_app_s": app_time, **v}
+    for path in (OUT / f"results-{stamp}.json", OUT / "latest.json"):
+        path.write_text(json.dumps(raw, indent=2, default=str))
+    if not args.no_results:
+        write_results(BENCH / "RESULTS.md", v, app_time, info, args, started, elapsed)
+        log("wrote bench/RESULTS.md")
+    log(f"raw numbers: bench/out/results-{stamp}.json")
+    return 0 if v["valid"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
