@@ -4,8 +4,8 @@ from functools import wraps
 
 from flask import current_app, g, jsonify, request
 from flask_jwt_extended import (
-    get_current_user, get_jwt, set_access_cookies, set_refresh_cookies, unset_jwt_cookies,
-    verify_jwt_in_request,
+    decode_token, get_current_user, get_jwt, set_access_cookies, set_refresh_cookies,
+    unset_jwt_cookies, verify_jwt_in_request,
 )
 from flask_jwt_extended.exceptions import JWTExtendedException
 from jwt import PyJWTError
@@ -67,13 +67,18 @@ def _refresh_token(body):
 
 
 def _presented_access_claims():
-    """The claims of a valid access token sent with a logout, if any."""
+    """The claims of a valid access token sent with a logout (header or cookie), if any."""
     _normalize_bearer()
     try:
         verify_jwt_in_request(optional=True, locations=["headers"])
+        claims = get_jwt()
+        access_cookie = request.cookies.get(current_app.config["JWT_ACCESS_COOKIE_NAME"])
+        if not claims and access_cookie:
+            # A browser's access cookie rides along; the logout itself passed the CSRF check.
+            claims = decode_token(access_cookie)
     except (JWTExtendedException, PyJWTError):  # a bad access token does not stop a logout
         return None
-    return get_jwt() or None
+    return claims if claims and claims.get("token_type") == "access" else None
 
 
 @bp.post("/login")  # also answers /login/ (strict_slashes is off)
