@@ -51,7 +51,8 @@ class Config:
     PASSWORD_HASH_TIME_COST = 2
     PASSWORD_HASH_PARALLELISM = 1
 
-    LOG_JSON = False
+    LOG_JSON = False  # one JSON object a line (production) instead of readable text
+    LOG_LEVEL = "INFO"  # of the "luffy" loggers; "luffy.request" logs one line a request
 
 
 class DevelopmentConfig(Config):

@@ -19,12 +19,20 @@ def create_app(config_name=None, overrides=None, redis_main=None, redis_cart=Non
     app.json = JSONProvider(app)
     config.load(app, config_name, overrides)
     os.makedirs(app.instance_path, exist_ok=True)
+    register_logging(app)  # first, so that its hooks see every request
     register_extensions(app, redis_main, redis_cart)
     register_blueprints(app)
     register_error_handlers(app)
     register_commands(app)
     register_hooks(app)
     return app
+
+
+def register_logging(app):
+    """JSON or text logs with the request id; ``X-Request-ID`` on every answer."""
+    from luffy.logs import register_logging as register
+
+    register(app)
 
 
 def register_extensions(app, redis_main=None, redis_cart=None):
@@ -53,6 +61,10 @@ def register_blueprints(app):
     app.url_map.strict_slashes = False  # every path answers with and without its slash
     app.register_blueprint(auth.bp, url_prefix="/users")
     app.register_blueprint(ops.bp)
+    from luffy import openapi, web  # /openapi.json and /docs; the login page at /
+
+    app.register_blueprint(openapi.bp)
+    app.register_blueprint(web.bp)
 
 
 def register_error_handlers(app):

@@ -27,7 +27,8 @@ class LoginSchema(InputSchema):
 class RefreshSchema(InputSchema):
     """``POST /users/login/refresh`` and ``/users/logout``: the refresh cookie may stand in."""
 
-    refresh = fields.String(validate=TOKEN, load_default=None)
+    refresh = fields.String(validate=TOKEN, load_default=None, metadata={
+        "description": "required (400 `invalid` without it) unless the refresh cookie is sent"})
 
 
 class VerifySchema(InputSchema):
@@ -82,6 +83,36 @@ class ErrorSchema(Schema):
     code = fields.String(required=True)
     detail = fields.String(required=True)
     errors = fields.Dict(keys=fields.String(), values=fields.List(fields.String()))
+
+
+# The operator endpoints (luffy/ops.py) answer these; they are described in /openapi.json.
+
+CHECK_STATE = fields.String(validate=validate.OneOf(["ok", "unavailable"]))
+
+
+class HealthSchema(Schema):
+    """``GET /healthz``."""
+
+    status = fields.String(required=True, validate=validate.OneOf(["ok"]))
+
+
+class ReadinessSchema(HealthSchema):
+    """``GET /readyz`` when every dependency answers."""
+
+    checks = fields.Dict(keys=fields.String(), values=CHECK_STATE, required=True,
+                         metadata={"description": "database, redis, cart_redis"})
+
+
+class ReadinessErrorSchema(ErrorSchema):
+    """``GET /readyz`` when a dependency is down: the error shape plus the checks."""
+
+    checks = fields.Dict(keys=fields.String(), values=CHECK_STATE, required=True)
+
+
+class JWKSSchema(Schema):
+    """``GET /.well-known/jwks.json`` (RFC 7517); empty with an HMAC algorithm."""
+
+    keys = fields.List(fields.Dict(), required=True)
 
 
 class NewUserSchema(Schema):

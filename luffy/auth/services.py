@@ -95,6 +95,7 @@ def _refresh_row(claims):
     if found is None:
         raise APIError.token_not_valid()
     row, user = found
+    g.user_id = user.id  # for the logs
     if row.revoked_at is not None or not user.is_active:
         raise APIError.token_not_valid()
     if row.used_at is not None and current_app.config["JWT_BLACKLIST_AFTER_ROTATION"]:

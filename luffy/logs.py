@@ -1,0 +1,126 @@
+"""Logs: one JSON object a line with ``LOG_JSON`` (production), readable text otherwise.
+
+Every record made under the ``luffy`` logger during a request carries the request id
+(a sane incoming ``X-Request-ID``, else a new one, echoed in the answer), the user id
+once a service has set ``g.user_id``, the method and the path. Each request ends with
+one line with its status and duration; for a login that line is the attempt with its
+outcome. Bodies are never logged, and anything shaped like a JWT is masked.
+"""
+
+import json
+import logging
+import re
+import sys
+import time
+import uuid
+from datetime import datetime, timezone
+
+from flask import g, has_request_context, request
+
+REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+JWT = re.compile(r"eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
+FIELDS = ("request_id", "user_id", "method", "path", "status", "duration_ms", "event", "outcome")
+TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+log = logging.getLogger("luffy.request")
+
+
+def redact(text):
+    """``text`` with every JWT-shaped run replaced."""
+    return JWT.sub("[token]", text)
+
+
+class RequestContext(logging.Filter):
+    """Adds the request's id, user, method and path to each record made in a request."""
+
+    def filter(self, record):
+        """Never drops a record; only fills in what is known."""
+        if has_request_context():
+            for key, value in (("request_id", g.get("request_id")), ("user_id", g.get("user_id")),
+                               ("method", request.method), ("path", request.path)):
+                if getattr(record, key, None) is None:
+                    setattr(record, key, value)
+        return True
+
+
+class JSONFormatter(logging.Formatter):
+    """One JSON object a line: time, level, logger, message and the request's fields."""
+
+    def format(self, record):
+        """The record as a JSON line, tokens masked."""
+        entry = {
+            "time": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": redact(record.getMessage()),
+        }
+        entry.update({key: getattr(record, key) for key in FIELDS if getattr(record, key, None) is not None})
+        if record.exc_info:
+            entry["exc_info"] = redact(self.formatException(record.exc_info))
+        return json.dumps(entry, default=str)
+
+
+class TextFormatter(logging.Formatter):
+    """``time LEVEL logger: message [key=value ...]``, tokens masked."""
+
+    def format(self, record):
+        """The record as readable text; a path cannot break the line."""
+        extra = " ".join(f"{key}={getattr(record, key)!s}".replace("\n", "\\n").replace("\r", "\\r")
+                         for key in FIELDS if getattr(record, key, None) is not None)
+        return redact(super().format(record) + (f" [{extra}]" if extra else ""))
+
+
+class StderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is now (test runners swap it)."""
+
+    @property
+    def stream(self):
+        """The current ``sys.stderr``."""
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value):
+        pass
+
+
+def request_id():
+    """The incoming ``X-Request-ID`` when it is sane, else a new one."""
+    incoming = request.headers.get("X-Request-ID", "")
+    return incoming if REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
+
+
+def _begin():
+    g.request_id = request_id()
+    g.request_started = time.perf_counter()
+
+
+def _end(response):
+    """Echo the request id and log the request's one line (a login's outcome)."""
+    g.setdefault("request_id", request_id())
+    response.headers["X-Request-ID"] = g.request_id
+    started = g.get("request_started")
+    fields = {"status": response.status_code,
+              "duration_ms": round((time.perf_counter() - started) * 1000, 1) if started else None}
+    if request.endpoint == "auth.login":
+        outcome = {200: "success", 429: "throttled"}.get(response.status_code, "failure")
+        log.log(logging.INFO if outcome == "success" else logging.WARNING, "login %s", outcome,
+                extra={**fields, "event": "login", "outcome": outcome})
+    else:
+        log.info("request", extra=fields)
+    return response
+
+
+def register_logging(app):
+    """Send the ``luffy`` loggers to stderr in the configured format; add the request hooks."""
+    logger = logging.getLogger("luffy")
+    for old in [h for h in logger.handlers if getattr(h, "luffy", False)]:
+        logger.removeHandler(old)  # a second app in one process replaces the first's handler
+    handler = StderrHandler()
+    handler.luffy = True
+    handler.addFilter(RequestContext())
+    handler.setFormatter(JSONFormatter() if app.config["LOG_JSON"] else TextFormatter(TEXT_FORMAT))
+    logger.addHandler(handler)
+    logger.setLevel(app.config["LOG_LEVEL"])
+    app.extensions["luffy_log_handler"] = handler
+    app.before_request(_begin)
+    app.after_request(_end)
