@@ -159,7 +159,10 @@ def _connect_timeout(uri, seconds):
     if uri.startswith("postgresql+psycopg"):
         return {"connect_args": {"connect_timeout": seconds}}
     if uri.startswith("mysql+pymysql"):
-        return {"connect_args": {"connect_timeout": seconds, "read_timeout": 10, "write_timeout": 10}}
+        # PyMySQL waits for the server's greeting as long as read_timeout: the handshake
+        # gets the connect timeout, and luffy.extensions gives queries 10 s once connected.
+        return {"connect_args": {"connect_timeout": seconds, "read_timeout": seconds,
+                                 "write_timeout": seconds}}
     return {}
 
 

@@ -12,6 +12,9 @@ from flask_jwt_extended import JWTManager
 from flask_limiter import Limiter
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
+from pymysql.connections import Connection as PyMySQLConnection
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase
 
 log = logging.getLogger(__name__)
@@ -24,6 +27,16 @@ class Base(DeclarativeBase):
 def client_address():
     """The client's address as ProxyFix left it (the trusted proxies already peeled off)."""
     return request.remote_addr or "unknown"
+
+
+MYSQL_QUERY_TIMEOUT = 10  # seconds a MySQL read or write may take once connected
+
+
+@event.listens_for(Engine, "connect")
+def _mysql_query_timeouts(dbapi_connection, _record):
+    """Lengthen PyMySQL's timeouts after the handshake, which ran under the connect timeout."""
+    if isinstance(dbapi_connection, PyMySQLConnection):
+        dbapi_connection._read_timeout = dbapi_connection._write_timeout = MYSQL_QUERY_TIMEOUT
 
 
 db = SQLAlchemy(model_class=Base)

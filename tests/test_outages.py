@@ -119,3 +119,26 @@ def test_redis_down_logins_still_work_and_tokens_fail_open(service, redis_server
         time.sleep(0.5)
     assert status == 200 and body["cart_total"] == 0, body
     assert timed("GET", service.url + "/readyz")[0] == 200
+
+
+@pytest.fixture
+def silent_port():
+    """A port that accepts TCP connections and never answers: a database that hangs."""
+    import socket
+
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(64)
+        yield listener.getsockname()[1]
+
+
+@pytest.mark.parametrize("scheme", ["postgresql", "mysql"])
+def test_hanging_database_times_out_as_503(silent_port, scheme):
+    env = server_env(f"{scheme}://root@127.0.0.1:{silent_port}/luffy")
+    with Server(env, workers=1) as service:
+        status, body, took = login(service)
+        assert status == 503 and body["code"] == "service_unavailable", body
+        assert took < SLOW, f"login hung for {took:.1f}s"
+        status, body, took = timed("GET", service.url + "/readyz")
+        assert status == 503 and body["checks"]["database"] == "unavailable" and took < SLOW
+        assert timed("GET", service.url + "/healthz")[0] == 200
