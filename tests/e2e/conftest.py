@@ -56,7 +56,6 @@ def cart_redis():
         missing(f"Redis at {REDIS_URL} cannot be reached ({e.__class__.__name__})")
     client.flushdb()
     yield client
-    client.flushdb()
     client.close()
 
 
@@ -100,7 +99,7 @@ def static_sites(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def luffy_server(tmp_path_factory, cart_redis, static_sites):
-    """``gunicorn wsgi:app`` in production configuration, with alice and her 2-item cart."""
+    """``gunicorn wsgi:app`` in production configuration, with alice (``.alice_id``)."""
     database = tmp_path_factory.mktemp("db") / "e2e.db"
     env = server_env(
         f"sqlite:///{database}", REDIS_URL,
@@ -115,10 +114,20 @@ def luffy_server(tmp_path_factory, cart_redis, static_sites):
                     "--mobile", ALICE["mobile"], "--password", ALICE["password"],
                     "--nickname", ALICE["nickname"], "--money", ALICE["money"],
                     "--credit", ALICE["credit"])
-    user_id = int(re.search(r"created user (\d+)", created.stdout).group(1))
-    cart_redis.hset(f"cart_{user_id}", mapping={f"course:{n}": "1" for n in range(CART_ITEMS)})
+    alice_id = int(re.search(r"created user (\d+)", created.stdout).group(1))
     with Server(env, workers=1) as server:
+        server.alice_id = alice_id
         yield server
+
+
+@pytest.fixture
+def alice_cart(luffy_server, cart_redis):
+    """Alice's cart holds CART_ITEMS courses (written anew for each test, in case another
+    run of these tests on the same machine flushed the database meanwhile)."""
+    key = f"cart_{luffy_server.alice_id}"
+    cart_redis.delete(key)
+    cart_redis.hset(key, mapping={f"course:{n}": "1" for n in range(CART_ITEMS)})
+    return key
 
 
 @pytest.fixture(scope="session")
@@ -142,7 +151,7 @@ def context(browser):
 
 
 @pytest.fixture
-def page(context, luffy_server):
+def page(context, luffy_server, alice_cart):
     """A tab; any CSP violation it reports fails the test."""
     page = context.new_page()
     violations = []

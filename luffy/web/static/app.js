@@ -365,12 +365,14 @@
   async function onLogout() {
     setBusy(view.logoutButton, true, "Signing out…");
     showAlert(view.accountAlert, "");
+    clearTimeout(refreshTimer);  // a refresh racing the logout would report an ended session
     try {
       await api(API.logout, { method: "POST", csrf: cookie("csrf_refresh_token") });
     } catch (error) {
       if (error.status !== 401 && error.status !== 400) {  // else the session was gone anyway
         setBusy(view.logoutButton, false, "Sign out");
         showAlert(view.accountAlert, describe(error));
+        scheduleRefresh();
         return;
       }
     }
