@@ -148,6 +148,28 @@ def test_after_logout_a_reload_shows_the_form(page, luffy_server, screenshot):
     screenshot()
 
 
+def test_a_refresh_in_flight_does_not_outlive_the_logout(page, luffy_server):
+    open_login(page, luffy_server)
+    sign_in(page)
+    expect_account(page)
+    held = []
+    page.route("**/users/login/refresh", lambda route: held.append(route))
+    for _ in range(ACCESS_LIFETIME * 20):  # the automatic refresh comes within a lifetime
+        if held:
+            break
+        page.wait_for_timeout(100)
+    assert held, "the page did not refresh on its own"
+    page.get_by_role("button", name="Sign out").click()
+    expect(page.locator("#logout-button")).to_have_text("Signing out…")
+    held[0].continue_()  # the refresh answers (with a new access cookie) before the logout
+
+    expect(page.get_by_label("Username, email or mobile")).to_be_visible()
+    expect(page.get_by_role("alert")).to_have_count(0)
+    page.reload()
+    expect(page.get_by_label("Username, email or mobile")).to_be_visible()
+    assert page_fetch(page, "/users/me")[0] == 401
+
+
 def test_a_revoked_session_sends_the_page_back_to_the_form(page, luffy_server, screenshot):
     open_login(page, luffy_server)
     sign_in(page)

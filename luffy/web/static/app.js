@@ -50,6 +50,8 @@
   // The session, in memory only.
   const session = { claims: null, profile: null, cartTotal: null };
   let refreshTimer = null;
+  let refreshing = null;  // the refresh request in flight, if any
+  let epoch = 0;  // bumped when a session ends: late answers of its requests are dropped
   let countdownTimer = null;
 
   /** An answer of the API that is not a 2xx, or a request that never got one (status 0). */
@@ -179,6 +181,7 @@
 
   function showLogin(message) {
     stopTimers();
+    epoch += 1;
     session.claims = null;
     session.profile = null;
     session.cartTotal = null;
@@ -288,11 +291,14 @@
 
   /** Fill in what the token does not carry (username, email); a failure is not fatal. */
   async function loadProfile() {
+    const started = epoch;
     try {
-      session.profile = await api(API.me);
+      const profile = await api(API.me);
+      if (started !== epoch) return;
+      session.profile = profile;
       renderAccount();
     } catch (error) {
-      if (error.status === 401 && session.claims) await refreshNow();
+      if (started === epoch && error.status === 401) await refreshNow();
     }
   }
 
@@ -338,20 +344,27 @@
     refreshTimer = setTimeout(refreshNow, Math.max(0, delay) * 1000);
   }
 
-  /** Trade the refresh cookie for a new access token; its claims replace ours. */
-  async function refreshAccess() {
-    const answer = await api(API.refresh, { method: "POST", csrf: cookie("csrf_refresh_token") });
-    session.claims = decodeJwt(answer.access);
-    return session.claims;
+  /** Trade the refresh cookie for a new access token; resolves to its claims. */
+  function refreshAccess() {
+    if (!refreshing) {
+      refreshing = api(API.refresh, { method: "POST", csrf: cookie("csrf_refresh_token") })
+        .then((answer) => decodeJwt(answer.access))
+        .finally(() => { refreshing = null; });
+    }
+    return refreshing;
   }
 
   async function refreshNow() {
+    const started = epoch;
     try {
-      await refreshAccess();
+      const claims = await refreshAccess();
+      if (started !== epoch) return;
+      session.claims = claims;
       renderAccount();
       tick();
       scheduleRefresh();
     } catch (error) {
+      if (started !== epoch) return;
       if (error.status === 401 || error.status === 400) {
         showLogin(SESSION_ENDED);
       } else {
@@ -365,7 +378,12 @@
   async function onLogout() {
     setBusy(view.logoutButton, true, "Signing out…");
     showAlert(view.accountAlert, "");
-    clearTimeout(refreshTimer);  // a refresh racing the logout would report an ended session
+    clearTimeout(refreshTimer);
+    epoch += 1;  // a refresh that answers from now on belongs to the session being closed
+    if (refreshing) {
+      // Let it land first: its new access cookie must not outlive the logout.
+      await refreshing.catch(() => null);
+    }
     try {
       await api(API.logout, { method: "POST", csrf: cookie("csrf_refresh_token") });
     } catch (error) {
@@ -393,7 +411,7 @@
         return;
       }
       try {
-        await refreshAccess();
+        session.claims = await refreshAccess();
         session.profile = await api(API.me);
       } catch (again) {
         showLogin(again.status === 0 || again.status >= 500 ? describe(again) : SESSION_ENDED);
@@ -403,7 +421,7 @@
     if (!session.claims) {
       // The access cookie is HttpOnly: a refresh tells us its claims and its expiry.
       try {
-        await refreshAccess();
+        session.claims = await refreshAccess();
       } catch (error) {
         if (error.status === 401 || error.status === 400) {
           showLogin(SESSION_ENDED);
