@@ -150,7 +150,7 @@ def _derive(config):
         {"socket_connect_timeout": config["REDIS_TIMEOUT"], "socket_timeout": config["REDIS_TIMEOUT"]},
     )
     config.setdefault("RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", True)
-    config.setdefault("RATELIMIT_HEADERS_ENABLED", True)
+    config.setdefault("RATELIMIT_HEADERS_ENABLED", False)  # Retry-After is set on a 429 (errors.py)
     config.setdefault("RATELIMIT_KEY_PREFIX", "luffy")
 
 

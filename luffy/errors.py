@@ -6,14 +6,18 @@ flask-jwt-extended, PyJWT, SQLAlchemy and redis-py, into that shape.
 """
 
 import logging
+import time
 
 import jwt as pyjwt
 import redis
 import sqlalchemy.exc
 from flask import jsonify
 from flask_jwt_extended.exceptions import CSRFError, JWTExtendedException
+from flask_limiter import RateLimitExceeded
 from marshmallow import ValidationError
 from werkzeug.exceptions import HTTPException
+
+from luffy.extensions import limiter
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +114,18 @@ def _http_error(e):
     return response
 
 
+def _throttled(e):
+    """429 with ``Retry-After`` in seconds, read from the limit that was hit.
+
+    Flask-Limiter could add it through its rate-limit headers, but those cost two
+    more Redis round trips on every limited request; only a 429 needs the wait.
+    """
+    current = limiter.current_limit
+    wait = max(1, int(current.reset_at - time.time())) if current else 60
+    detail = f"Request was throttled. Expected available in {wait} seconds."
+    return error_response(429, "throttled", detail, headers={"Retry-After": str(wait)})
+
+
 def _validation_error(e):
     messages = e.messages if isinstance(e.messages, dict) else {"_schema": e.messages}
     return error_response(400, "invalid", "Invalid input.", messages)
@@ -138,6 +154,7 @@ def register_error_handlers(app, jwt):
     """Route every error of every layer to :func:`error_response`."""
     app.register_error_handler(APIError, _api_error)
     app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(RateLimitExceeded, _throttled)
     app.register_error_handler(ValidationError, _validation_error)
     for exc in (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError,
                 sqlalchemy.exc.TimeoutError):

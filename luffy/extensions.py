@@ -2,7 +2,6 @@
 
 import logging
 
-import fakeredis
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
@@ -39,7 +38,9 @@ def _mysql_query_timeouts(dbapi_connection, _record):
         dbapi_connection._read_timeout = dbapi_connection._write_timeout = MYSQL_QUERY_TIMEOUT
 
 
-db = SQLAlchemy(model_class=Base)
+# A request is one unit of work: attributes need no reload from the database after a
+# commit (that reload cost a checkout, a pre-ping and a SELECT on every login).
+db = SQLAlchemy(model_class=Base, session_options={"expire_on_commit": False})
 migrate = Migrate()
 jwt = JWTManager()
 limiter = Limiter(key_func=client_address)
@@ -71,6 +72,8 @@ class Redis:
             nonlocal fake_server
             if url:
                 return redis_from_url(url, timeout)
+            import fakeredis  # only the embedded default pays for importing it
+
             fake_server = fake_server or fakeredis.FakeServer()
             return fakeredis.FakeRedis(server=fake_server, decode_responses=True)
 

@@ -35,8 +35,10 @@ def login(client, username, password, address="10.0.0.1"):
 def assert_throttled(response):
     """A 429 in the contract's shape with a Retry-After in whole seconds."""
     assert response.status_code == 429, response.get_json()
-    assert response.get_json() == {"code": "throttled", "detail": "Request was throttled."}
-    assert 0 < int(response.headers["Retry-After"]) <= 60
+    wait = int(response.headers["Retry-After"])
+    assert 0 < wait <= 60
+    assert response.get_json() == {
+        "code": "throttled", "detail": f"Request was throttled. Expected available in {wait} seconds."}
 
 
 def test_failed_logins_are_throttled_with_retry_after(throttled):

@@ -5,6 +5,8 @@ hash, so accounts migrate on their next login.
 """
 
 import base64
+import ctypes
+import ctypes.util
 import hashlib
 import hmac
 
@@ -16,10 +18,24 @@ from werkzeug.security import check_password_hash
 DJANGO_PBKDF2 = "pbkdf2_sha256$"
 
 
+def _return_hash_memory_to_the_os():
+    """Make glibc serve argon2's 19 MiB blocks with mmap, and so give them back.
+
+    glibc raises its mmap threshold after the first large block is freed, so later
+    blocks come from a heap arena that never shrinks: every gthread thread would keep
+    19 MiB after its first login. A fixed threshold turns that dynamic raise off.
+    """
+    libc_name = ctypes.util.find_library("c")
+    if libc_name and "libc.so" in libc_name:
+        M_MMAP_THRESHOLD = -3
+        ctypes.CDLL(libc_name).mallopt(M_MMAP_THRESHOLD, 128 * 1024)
+
+
 def hasher():
     """The app's argon2id hasher, built once from its config."""
     ext = current_app.extensions
     if "luffy_hasher" not in ext:
+        _return_hash_memory_to_the_os()
         config = current_app.config
         ph = PasswordHasher(
             memory_cost=config["PASSWORD_HASH_MEMORY_COST"],

@@ -42,7 +42,7 @@ def login_required(view):
     def wrapped(*args, **kwargs):
         auth = request.authorization
         if auth is not None and auth.type == "basic" and current_app.config["AUTH_BASIC"]:
-            g.user = services.authenticate(auth.username or "", auth.password or "")
+            g.user = services.authenticate_basic(auth.username or "", auth.password or "")
         else:
             _normalize_bearer()
             verify_jwt_in_request()

@@ -36,9 +36,14 @@ def authenticate(identifier, password):
     if not user.check_password(password) or not user.is_active:
         db.session.rollback()
         return _reject(user)
-    user.last_login = utcnow()
-    db.session.commit()  # also saves a re-hashed password
     g.user_id = user.id
+    return user  # a re-hashed password is saved by the caller's commit
+
+
+def authenticate_basic(identifier, password):
+    """:func:`authenticate` for HTTP Basic: keeps a re-hashed password."""
+    user = authenticate(identifier, password)
+    db.session.commit()
     return user
 
 
@@ -73,7 +78,8 @@ def issue_refresh(user, family=None):
 
 
 def login(user):
-    """The login answer for an authenticated account."""
+    """The login answer for an authenticated account: one transaction, one commit."""
+    user.last_login = utcnow()
     tokens = {"token": issue_access(user), "refresh": issue_refresh(user)}
     db.session.commit()
     return {**tokens, "cart_total": cart_total(user.id)}
