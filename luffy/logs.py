@@ -2,9 +2,9 @@
 
 Every record made under the ``luffy`` logger during a request carries the request id
 (a sane incoming ``X-Request-ID``, else a new one, echoed in the answer), the user id
-once a service has set ``g.user_id``, the method and the path. Each request ends with
-one line with its status and duration; for a login that line is the attempt with its
-outcome. Bodies are never logged, and anything shaped like a JWT is masked.
+once a service has set ``g.user_id``, the method and the path. Each failed request
+(and, at DEBUG, every request) ends with one line with its status and duration; each
+login attempt ends with one line with its outcome. Bodies are never logged, and anything shaped like a JWT is masked.
 """
 
 import json
@@ -106,7 +106,11 @@ def _end(response):
         log.log(logging.INFO if outcome == "success" else logging.WARNING, "login %s", outcome,
                 extra={**fields, "event": "login", "outcome": outcome})
     else:
-        log.info("request", extra=fields)
+        # gunicorn's access log already has every request with its id; the app adds a
+        # line of its own for failures (who failed, and how), and for all at DEBUG.
+        level = logging.INFO if response.status_code >= 400 else logging.DEBUG
+        if log.isEnabledFor(level):
+            log.log(level, "request", extra=fields)
     return response
 
 

@@ -19,6 +19,9 @@ from luffy.bodies import load_body
 from luffy.errors import APIError
 
 TRUE = ("1", "true", "yes", "on")
+# Schemas hold no per-call state: built once, not per request.
+LOGIN, REFRESH, VERIFY = LoginSchema(), RefreshSchema(), VerifySchema()
+USER, PASSWORD_CHANGE = UserSchema(), PasswordChangeSchema()
 
 
 def no_store(response):
@@ -85,7 +88,7 @@ def _presented_access_claims():
 @throttle_passwords
 def login():
     """Exchange a username, email or mobile and a password for tokens."""
-    body = load_body(LoginSchema())
+    body = load_body(LOGIN)
     user = services.authenticate(body["username"], body["password"])
     answer = services.login(user)
     response = jsonify(answer)
@@ -99,7 +102,7 @@ def login():
 @failed_refreshes
 def refresh():
     """A new access token (and, with rotation, a new refresh token)."""
-    raw, csrf = _refresh_token(load_body(RefreshSchema()))
+    raw, csrf = _refresh_token(load_body(REFRESH))
     answer = services.refresh(services.decode(raw, "refresh", csrf))
     response = jsonify(answer)
     if csrf is not None:  # the client uses cookies: keep them current
@@ -112,14 +115,14 @@ def refresh():
 @bp.post("/login/verify")
 def verify():
     """``{}`` if the token is live, else 401."""
-    services.verify(load_body(VerifySchema())["token"])
+    services.verify(load_body(VERIFY)["token"])
     return jsonify({})
 
 
 @bp.post("/logout")
 def logout():
     """Kill the refresh token (and its family); clear the cookies."""
-    raw, csrf = _refresh_token(load_body(RefreshSchema()))
+    raw, csrf = _refresh_token(load_body(REFRESH))
     services.logout(services.decode(raw, "refresh", csrf), _presented_access_claims())
     response = jsonify({})
     unset_jwt_cookies(response)
@@ -131,7 +134,7 @@ def logout():
 @login_required
 def me():
     """The profile of the authenticated account."""
-    return jsonify(UserSchema().dump(g.user))
+    return jsonify(USER.dump(g.user))
 
 
 @bp.post("/password")
@@ -139,7 +142,7 @@ def me():
 @login_required
 def change_password():
     """Change the password; every session of the account ends."""
-    body = load_body(PasswordChangeSchema())
+    body = load_body(PASSWORD_CHANGE)
     services.change_password(g.user, body["old_password"], body["new_password"])
     response = jsonify({})
     unset_jwt_cookies(response)
