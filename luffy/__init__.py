@@ -37,13 +37,14 @@ def register_logging(app):
 
 def register_extensions(app, redis_main=None, redis_cart=None):
     """Bind every extension of ``luffy.extensions`` to ``app``."""
-    from luffy.auth import tokens
+    from luffy.auth import passwords, tokens
     from luffy.extensions import cors, db, jwt, limiter, migrate, redis_clients
 
     db.init_app(app)
     migrate.init_app(app, db, directory=os.path.join(os.path.dirname(os.path.dirname(__file__)), "migrations"))
     jwt.init_app(app)
     tokens.init_app(app, jwt)
+    passwords.init_app(app)
     redis_clients.init_app(app, redis_main, redis_cart)
     limiter.init_app(app)
     cors.init_app(app, origins=app.config["CORS_ORIGINS"], supports_credentials=True,

@@ -19,11 +19,13 @@ DJANGO_PBKDF2 = "pbkdf2_sha256$"
 
 
 def _return_hash_memory_to_the_os():
-    """Make glibc serve argon2's 19 MiB blocks with mmap, and so give them back.
+    """Serve argon2's 19 MiB blocks with mmap, so that each is given back when freed.
 
-    glibc raises its mmap threshold after the first large block is freed, so later
-    blocks come from a heap arena that never shrinks: every gthread thread would keep
-    19 MiB after its first login. A fixed threshold turns that dynamic raise off.
+    glibc raises its mmap threshold after the first large block is freed; later blocks
+    then come from heap arenas (one per thread) that keep them: a gthread worker held
+    19 MiB per thread after its first logins (173 MB). A fixed threshold keeps every
+    block mmapped (96 MB), at the price of faulting its pages in on each check
+    (bench/PROFILE.md has the numbers).
     """
     libc_name = ctypes.util.find_library("c")
     if libc_name and "libc.so" in libc_name:
@@ -31,21 +33,23 @@ def _return_hash_memory_to_the_os():
         ctypes.CDLL(libc_name).mallopt(M_MMAP_THRESHOLD, 128 * 1024)
 
 
+def init_app(app):
+    """Build the app's argon2id hasher at start-up, before any worker thread allocates."""
+    _return_hash_memory_to_the_os()
+    config = app.config
+    ph = PasswordHasher(
+        memory_cost=config["PASSWORD_HASH_MEMORY_COST"],
+        time_cost=config["PASSWORD_HASH_TIME_COST"],
+        parallelism=config["PASSWORD_HASH_PARALLELISM"],
+        type=Type.ID,
+    )
+    # Checked against unknown accounts so that they cost what a real check costs.
+    app.extensions["luffy_hasher"] = (ph, ph.hash("luffy timing equaliser"))
+
+
 def hasher():
-    """The app's argon2id hasher, built once from its config."""
-    ext = current_app.extensions
-    if "luffy_hasher" not in ext:
-        _return_hash_memory_to_the_os()
-        config = current_app.config
-        ph = PasswordHasher(
-            memory_cost=config["PASSWORD_HASH_MEMORY_COST"],
-            time_cost=config["PASSWORD_HASH_TIME_COST"],
-            parallelism=config["PASSWORD_HASH_PARALLELISM"],
-            type=Type.ID,
-        )
-        # Checked against unknown accounts so that they cost what a real check costs.
-        ext["luffy_hasher"] = (ph, ph.hash("luffy timing equaliser"))
-    return ext["luffy_hasher"]
+    """The app's hasher and its dummy hash."""
+    return current_app.extensions["luffy_hasher"]
 
 
 def hash_password(password):
