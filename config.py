@@ -52,7 +52,7 @@ class Config:
     PASSWORD_HASH_PARALLELISM = 1
 
     LOG_JSON = False  # one JSON object a line (production) instead of readable text
-    LOG_LEVEL = "INFO"  # of the "luffy" loggers; "luffy.request" logs one line a request
+    LOG_LEVEL = "INFO"  # of the "luffy" loggers: logins and failures; DEBUG adds every request
 
 
 class DevelopmentConfig(Config):
