@@ -17,7 +17,8 @@ class Config:
 
     SECRET_KEY = DEV_SECRET_KEY
     SQLALCHEMY_DATABASE_URI = "sqlite:///luffy.sqlite3"  # relative to the instance folder
-    SQLALCHEMY_ENGINE_OPTIONS: dict = {"pool_pre_ping": True}
+    # hide_parameters: a logged database error must not carry identifiers or hashes.
+    SQLALCHEMY_ENGINE_OPTIONS: dict = {"pool_pre_ping": True, "hide_parameters": True}
     REDIS_URL = None  # throttle counters and the access-token denylist; None: in-process
     CART_REDIS_URL = None  # the carts; None: REDIS_URL
     REDIS_TIMEOUT = 0.5  # seconds, for connecting and for every command
@@ -95,6 +96,7 @@ DEPLOYMENT_NAMES = {
 }
 
 SECONDS = ("JWT_ACCESS_TOKEN_EXPIRES", "JWT_REFRESH_TOKEN_EXPIRES")
+LISTS = ("JWT_PREVIOUS_SECRET_KEYS", "JWT_PUBLIC_KEY_FILES", "CORS_ORIGINS")
 
 
 def load(app, name=None, overrides=None):
@@ -108,6 +110,8 @@ def load(app, name=None, overrides=None):
         if os.environ.get(env_name):
             app.config[key] = os.environ[env_name]
     app.config.from_prefixed_env("LUFFY")
+    if "DATABASE_URL" in app.config:  # LUFFY_DATABASE_URL, by its deployment name
+        app.config["SQLALCHEMY_DATABASE_URI"] = app.config.pop("DATABASE_URL")
     if overrides:
         app.config.update(overrides)
     _derive(app.config)
@@ -122,6 +126,10 @@ def _default_name():
 
 def _derive(config):
     """Settings computed from others, and names the libraries expect."""
+    for key in LISTS:
+        # A bare string would be taken apart letter by letter: one-letter HMAC keys.
+        if not isinstance(config[key], (list, tuple)):
+            raise RuntimeError(f"{key} must be a JSON list, e.g. LUFFY_{key}='[\"...\"]'")
     for key in SECONDS:
         if isinstance(config[key], (int, float)):
             config[key] = timedelta(seconds=config[key])
@@ -168,10 +176,11 @@ def _connect_timeout(uri, seconds):
 
 def check_production(config):
     """Refuse to serve with a missing, short or well-known secret key."""
-    for key in ("SECRET_KEY", "JWT_SECRET_KEY"):
-        secret = config.get(key)
-        if key == "JWT_SECRET_KEY" and not config["JWT_ALGORITHM"].startswith("HS"):
-            continue
+    secrets = [("SECRET_KEY", config.get("SECRET_KEY"))]
+    if config["JWT_ALGORITHM"].startswith("HS"):
+        secrets.append(("JWT_SECRET_KEY", config.get("JWT_SECRET_KEY")))
+        secrets += [("JWT_PREVIOUS_SECRET_KEYS", s) for s in config["JWT_PREVIOUS_SECRET_KEYS"]]
+    for key, secret in secrets:
         if not secret:
             raise RuntimeError(f"{key} is not set: production needs a secret of at least 32 bytes")
         if secret in (DEV_SECRET_KEY, TestingConfig.SECRET_KEY):

@@ -105,9 +105,8 @@ def _api_error(e):
 
 
 def _http_error(e):
-    code, detail = HTTP_CODES.get(e.code, ("error", e.description or e.name))
-    if e.code >= 500:
-        code = "server_error"
+    fallback = "server_error" if e.code >= 500 else "invalid"
+    code, detail = HTTP_CODES.get(e.code, (fallback, e.description or e.name))
     response = error_response(e.code, code, detail)
     if e.code == 405 and e.valid_methods:
         response.headers["Allow"] = ", ".join(e.valid_methods)

@@ -118,3 +118,10 @@ def test_demo_account_is_created_once_and_printed(runner):
     second = runner.invoke(args=["users", "demo"])
     assert first.exit_code == 0 and second.exit_code == 0
     assert "password" in first.output and first.output == second.output
+
+
+def test_set_password_keeps_the_length_rule(app, runner, user):
+    result = runner.invoke(args=["users", "set-password", "alice", "--password", "short"])
+    assert result.exit_code != 0 and "password" in result.output
+    response = app.test_client().post("/users/login/", json={"username": "alice", "password": PASSWORD})
+    assert response.status_code == 200

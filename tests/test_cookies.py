@@ -144,3 +144,17 @@ def test_cookie_logout_denylists_the_access_cookie(browser):
     # A copy of the access cookie (stolen, or a tab that kept it) no longer works.
     assert refused(browser.get("/users/me", headers={"Authorization": f"Bearer {access}"}))
     assert refused(browser.post("/users/login/verify", json={"token": access}))
+
+
+def test_logout_with_a_dead_refresh_cookie_still_clears_the_cookies(browser):
+    stale = cookie(browser, "refresh_token_cookie")
+    csrf = cookie(browser, "csrf_refresh_token")
+    assert browser.post("/users/logout", headers={"X-CSRF-TOKEN": csrf}).status_code == 200
+    browser.set_cookie("refresh_token_cookie", stale)  # the browser kept a copy
+    browser.set_cookie("csrf_refresh_token", csrf)
+    response = browser.post("/users/logout", headers={"X-CSRF-TOKEN": csrf})
+    assert refused(response)
+    cleared = set_cookies(response)
+    assert set(TOKEN_COOKIES + CSRF_COOKIES) <= set(cleared)
+    assert all("Max-Age=0" in cleared[name] or "Expires=Thu, 01 Jan 1970" in cleared[name]
+               for name in TOKEN_COOKIES)

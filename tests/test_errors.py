@@ -82,3 +82,10 @@ def test_readyz_names_what_failed(make_app):
     body = response.get_json()
     assert body["code"] == "service_unavailable" and "cart_redis" in body["detail"]
     assert body["checks"]["cart_redis"] == "unavailable" and body["checks"]["database"] == "ok"
+
+
+def test_database_errors_never_carry_their_parameters(app):
+    assert app.config["SQLALCHEMY_ENGINE_OPTIONS"]["hide_parameters"] is True
+    from luffy.extensions import db
+    with app.app_context():
+        assert db.engine.hide_parameters

@@ -95,3 +95,23 @@ def test_embedded_default_needs_nothing_installed(tmp_path, monkeypatch):
     clients = app.extensions["luffy_redis"]
     assert clients["main"] is clients["cart"]
     assert clients["main"].ping()
+
+
+def test_luffy_database_url_is_the_database(monkeypatch):
+    monkeypatch.setenv("LUFFY_DATABASE_URL", "sqlite:////tmp/luffy-from-prefixed.db")
+    app = create_app("testing")
+    assert app.config["SQLALCHEMY_DATABASE_URI"] == "sqlite:////tmp/luffy-from-prefixed.db"
+
+
+@pytest.mark.parametrize("key", ["JWT_PREVIOUS_SECRET_KEYS", "JWT_PUBLIC_KEY_FILES", "CORS_ORIGINS"])
+def test_list_settings_refuse_a_bare_string(monkeypatch, key):
+    monkeypatch.setenv(f"LUFFY_{key}", "old-secret")
+    with pytest.raises(RuntimeError, match="JSON list"):
+        create_app("testing")
+
+
+def test_production_checks_previous_secrets_too(monkeypatch):
+    monkeypatch.setenv("SECRET_KEY", STRONG)
+    monkeypatch.setenv("LUFFY_JWT_PREVIOUS_SECRET_KEYS", '["short"]')
+    with pytest.raises(RuntimeError, match="JWT_PREVIOUS_SECRET_KEYS is shorter"):
+        create_app("production", {"SQLALCHEMY_DATABASE_URI": "sqlite://"})

@@ -157,3 +157,25 @@ def test_login_rehashes_a_werkzeug_hash(auth, user, app):
     assert auth.login().status_code == 200
     with app.app_context():
         assert db.session.get(User, user.id).password.startswith("$argon2id$")
+
+
+def test_an_unusable_stored_hash_still_costs_a_check(auth, user, app, monkeypatch):
+    with app.app_context():
+        db.session.get(User, user.id).password = "!unusable-django-password"
+        db.session.commit()
+    calls = []
+    real = passwords.burn_time
+    monkeypatch.setattr(passwords, "burn_time", lambda pw: calls.append(pw) or real(pw))
+    assert auth.login().get_json() == BAD
+    assert calls == [PASSWORD]
+
+
+def test_an_inactive_account_is_not_rehashed(auth, user, app):
+    from werkzeug.security import generate_password_hash
+    with app.app_context():
+        account = db.session.get(User, user.id)
+        account.password, account.is_active = generate_password_hash(PASSWORD), False
+        db.session.commit()
+    assert auth.login().status_code == 401
+    with app.app_context():
+        assert db.session.get(User, user.id).password.startswith("scrypt:")

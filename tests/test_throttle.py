@@ -166,3 +166,15 @@ def test_dead_limiter_storage_falls_back_to_memory(dead_storage_app):
         assert login(client, "alice", "wrong").status_code == 401
     assert_throttled(login(client, "alice", "wrong"))
     assert login(client, "alice", PASSWORD, address="10.9.9.9").status_code == 429  # identifier
+
+
+def test_old_password_guesses_with_a_token_are_throttled(throttled):
+    client = throttled.test_client()
+    token = login(client, "alice", PASSWORD).get_json()["token"]
+    headers = {"Authorization": f"Bearer {token}"}
+    for _ in range(3):
+        response = client.post("/users/password", headers=headers,
+                               json={"old_password": "guess", "new_password": "a new password"})
+        assert response.status_code == 400
+    assert_throttled(client.post("/users/password", headers=headers,
+                                 json={"old_password": PASSWORD, "new_password": "a new password"}))

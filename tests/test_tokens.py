@@ -197,3 +197,9 @@ def test_basic_can_be_turned_off(make_app, user):
     add_user(app, "bob", email="bob@example.com", mobile="13900000000")
     response = app.test_client().get("/users/me", headers=AuthActions.basic("bob"))
     assert response.status_code == 401 and response.get_json()["code"] == "not_authenticated"
+
+
+def test_basic_with_over_long_credentials_is_invalid(client, auth, user):
+    for headers in (auth.basic("a" * 255, PASSWORD), auth.basic("alice", "p" * 1025)):
+        response = client.get("/users/me", headers=headers)
+        assert response.status_code == 400 and response.get_json()["code"] == "invalid"

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from luffy.auth import services
 from luffy.auth.keys import generate_pair
 from luffy.auth.models import User
-from luffy.auth.schemas import NewUserSchema
+from luffy.auth.schemas import NEW_PASSWORD, NewUserSchema
 from luffy.errors import APIError
 from luffy.extensions import db
 
@@ -92,6 +92,10 @@ def activate(identifier):
 @click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
 def set_password(identifier, password):
     """Set an account's password; its sessions end."""
+    try:
+        NEW_PASSWORD(password)
+    except ValidationError as e:
+        raise click.ClickException(f"password: {' '.join(e.messages)}") from None
     user = _find(identifier)
     user.set_password(password)
     services.end_sessions(user)

@@ -52,11 +52,8 @@ class User(db.Model):
         self.password = passwords.hash_password(password)
 
     def check_password(self, password):
-        """Check ``password``; re-hash it when the stored hash is weaker than today's."""
-        ok, new_hash = passwords.verify_password(self.password, password)
-        if ok and new_hash:
-            self.password = new_hash
-        return ok
+        """``(ok, outdated)``: see :func:`luffy.auth.passwords.verify_password`."""
+        return passwords.verify_password(self.password, password)
 
     @staticmethod
     def identified_by(identifier):

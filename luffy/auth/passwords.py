@@ -58,21 +58,21 @@ def hash_password(password):
 
 
 def verify_password(stored, password):
-    """``(ok, new_hash)``: whether ``password`` matches ``stored``, and its upgrade if due."""
+    """``(ok, outdated)``: whether ``password`` matches ``stored``, and whether the
+    stored hash is weaker than today's (the caller re-hashes once it lets the user in)."""
     ph = hasher()[0]
     if stored.startswith("$argon2"):
         try:
             ph.verify(stored, password)
         except (VerificationError, InvalidHashError):
-            return False, None
-        return True, (ph.hash(password) if ph.check_needs_rehash(stored) else None)
+            return False, False
+        return True, ph.check_needs_rehash(stored)
     if stored.startswith(DJANGO_PBKDF2):
-        ok = _check_django_pbkdf2(stored, password)
-    elif stored.startswith(("scrypt:", "pbkdf2:")):
-        ok = check_password_hash(stored, password)
-    else:
-        ok = False
-    return ok, (ph.hash(password) if ok else None)
+        return _check_django_pbkdf2(stored, password), True
+    if stored.startswith(("scrypt:", "pbkdf2:")):
+        return check_password_hash(stored, password), True
+    burn_time(password)  # an unusable or unknown hash costs what a real check costs
+    return False, False
 
 
 def burn_time(password):

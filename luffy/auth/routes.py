@@ -2,7 +2,7 @@
 
 from functools import wraps
 
-from flask import current_app, g, jsonify, request
+from flask import after_this_request, current_app, g, jsonify, request
 from flask_jwt_extended import (
     decode_token, get_current_user, get_jwt, set_access_cookies, set_refresh_cookies,
     unset_jwt_cookies, verify_jwt_in_request,
@@ -45,7 +45,10 @@ def login_required(view):
     def wrapped(*args, **kwargs):
         auth = request.authorization
         if auth is not None and auth.type == "basic" and current_app.config["AUTH_BASIC"]:
-            g.user = services.authenticate_basic(auth.username or "", auth.password or "")
+            username, password = auth.username or "", auth.password or ""
+            if len(username) > 254 or len(password) > 1024:  # the login's limits
+                raise APIError.invalid({"authorization": ["Identifier or password too long."]})
+            g.user = services.authenticate_basic(username, password)
         else:
             _normalize_bearer()
             verify_jwt_in_request()
@@ -123,10 +126,16 @@ def verify():
 def logout():
     """Kill the refresh token (and its family); clear the cookies."""
     raw, csrf = _refresh_token(load_body(REFRESH))
-    services.logout(services.decode(raw, "refresh", csrf), _presented_access_claims())
-    response = jsonify({})
+    claims = services.decode(raw, "refresh", csrf)
+    # A browser's cookies go even when the token was already dead (a 401 below).
+    after_this_request(_clear_cookies)
+    services.logout(claims, _presented_access_claims())
+    return no_store(jsonify({}))
+
+
+def _clear_cookies(response):
     unset_jwt_cookies(response)
-    return no_store(response)
+    return response
 
 
 @bp.get("/me")

@@ -5,6 +5,7 @@ from marshmallow import EXCLUDE, Schema, fields, validate
 IDENTIFIER = validate.Length(min=1, max=254)
 PASSWORD = validate.Length(min=1, max=1024)
 TOKEN = validate.Length(min=1, max=8192)
+NEW_PASSWORD = validate.Length(min=8, max=1024)
 
 
 class InputSchema(Schema):
@@ -41,7 +42,7 @@ class PasswordChangeSchema(InputSchema):
     """``POST /users/password``."""
 
     old_password = fields.String(required=True, validate=PASSWORD)
-    new_password = fields.String(required=True, validate=validate.Length(min=8, max=1024))
+    new_password = fields.String(required=True, validate=NEW_PASSWORD)
 
 
 class LoginAnswerSchema(Schema):
@@ -122,7 +123,7 @@ class NewUserSchema(Schema):
     email = fields.Email(load_default=None, allow_none=True, validate=validate.Length(max=254))
     mobile = fields.String(load_default=None, allow_none=True,
                            validate=validate.Regexp(r"^\+?[0-9]{5,14}$", error="Not a mobile number."))
-    password = fields.String(required=True, validate=validate.Length(min=8, max=1024))
+    password = fields.String(required=True, validate=NEW_PASSWORD)
     nickname = fields.String(load_default="", validate=validate.Length(max=50))
     avatar = fields.String(load_default="", validate=validate.Regexp(
         r"^(https?://\S+)?$", error="Not an absolute http(s) URL."))

@@ -33,9 +33,11 @@ def authenticate(identifier, password):
         passwords.burn_time(password)
         return _reject()
     user = users[0]
-    if not user.check_password(password) or not user.is_active:
-        db.session.rollback()
+    ok, outdated = user.check_password(password)
+    if not ok or not user.is_active:
         return _reject(user)
+    if outdated:  # only now, so that a refused inactive account costs no extra hash
+        user.set_password(password)
     g.user_id = user.id
     return user  # a re-hashed password is saved by the caller's commit
 
@@ -190,7 +192,7 @@ def end_sessions(user):
 
 def change_password(user, old_password, new_password):
     """Change the password after checking the old one; ends every session."""
-    if not passwords.verify_password(user.password, old_password)[0]:
+    if not user.check_password(old_password)[0]:
         g.credentials_rejected = True
         raise APIError.invalid({"old_password": ["Wrong password."]})
     user.set_password(new_password)

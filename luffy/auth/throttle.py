@@ -24,12 +24,20 @@ def attempted_identifier():
     return hashlib.sha256(identifier.lower().encode()).hexdigest()[:32]
 
 
-def not_a_password_attempt():
-    """Bearer and cookie requests to protected endpoints are not throttled here."""
-    if request.endpoint == "auth.login":
-        return False
+def _basic():
     auth = request.authorization
-    return auth is None or auth.type != "basic"
+    return auth is not None and auth.type == "basic"
+
+
+def no_identifier_offered():
+    """Only login and HTTP Basic name an identifier with the password they offer."""
+    return request.endpoint != "auth.login" and not _basic()
+
+
+def not_a_password_attempt():
+    """Bearer and cookie requests are throttled here only when they offer a password
+    (the old one, to ``/users/password``): a stolen token must not buy guesses."""
+    return request.endpoint not in ("auth.login", "auth.change_password") and not _basic()
 
 
 def credentials_rejected(_response):
@@ -51,7 +59,7 @@ def _refresh_failed(response):
 
 password_guesses = [
     limiter.shared_limit(_login_limit, scope="login-identifier", key_func=attempted_identifier,
-                         exempt_when=not_a_password_attempt, deduct_when=credentials_rejected),
+                         exempt_when=no_identifier_offered, deduct_when=credentials_rejected),
     limiter.shared_limit(_login_limit, scope="login-address", key_func=client_address,
                          exempt_when=not_a_password_attempt, deduct_when=credentials_rejected),
 ]
