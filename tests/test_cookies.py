@@ -158,3 +158,24 @@ def test_logout_with_a_dead_refresh_cookie_still_clears_the_cookies(browser):
     assert set(TOKEN_COOKIES + CSRF_COOKIES) <= set(cleared)
     assert all("Max-Age=0" in cleared[name] or "Expires=Thu, 01 Jan 1970" in cleared[name]
                for name in TOKEN_COOKIES)
+
+
+@pytest.mark.parametrize("origin, allowed", [
+    (None, True), ("http://localhost", True), ("https://evil.example", False)])
+def test_cookie_login_from_another_site_is_refused(client, user, origin, allowed):
+    headers = {"Origin": origin} if origin else {}
+    response = client.post("/users/login/?cookies=1", data={"username": "alice", "password": PASSWORD},
+                           headers=headers)
+    if allowed:
+        assert response.status_code == 200 and "access_token_cookie" in set_cookies(response)
+    else:
+        assert response.status_code == 400 and "cookies" in response.get_json()["errors"]
+        assert not set_cookies(response)
+
+
+def test_cookie_login_from_a_cors_origin(make_app):
+    app = make_app(CORS_ORIGINS=["https://courses.example.com"])
+    add_alice(app)
+    response = app.test_client().post("/users/login/?cookies=1", json={"username": "alice", "password": PASSWORD},
+                                      headers={"Origin": "https://courses.example.com"})
+    assert response.status_code == 200 and "access_token_cookie" in set_cookies(response)

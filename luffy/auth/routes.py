@@ -1,6 +1,7 @@
 """The auth endpoints: parse with a schema, call a service, dump with a schema."""
 
 from functools import wraps
+from urllib.parse import urlsplit
 
 from flask import after_this_request, current_app, g, jsonify, request
 from flask_jwt_extended import (
@@ -59,6 +60,20 @@ def login_required(view):
     return wrapped
 
 
+def _refuse_cross_site_cookie_login():
+    """Login CSRF: another site's form must not log a browser into someone's account.
+
+    Browsers name the page's origin on every cross-site POST; only this service's own
+    origin and ``CORS_ORIGINS`` may ask for cookies. Clients without ``Origin`` (curl,
+    scripts) are not browsers and carry no ambient cookies to abuse.
+    """
+    origin = request.headers.get("Origin")
+    # The host alone: behind a TLS-terminating proxy the scheme seen here may differ.
+    if origin and urlsplit(origin).netloc != request.host and \
+            origin not in current_app.config["CORS_ORIGINS"]:
+        raise APIError.invalid({"cookies": ["Cookie login is not allowed from this origin."]})
+
+
 def _refresh_token(body):
     """The refresh token from the body, else from the cookie (which needs the CSRF header)."""
     if body["refresh"]:
@@ -92,10 +107,13 @@ def _presented_access_claims():
 def login():
     """Exchange a username, email or mobile and a password for tokens."""
     body = load_body(LOGIN)
+    cookies = body["cookies"] or request.args.get("cookies", "").lower() in TRUE
+    if cookies:
+        _refuse_cross_site_cookie_login()
     user = services.authenticate(body["username"], body["password"])
     answer = services.login(user)
     response = jsonify(answer)
-    if body["cookies"] or request.args.get("cookies", "").lower() in TRUE:
+    if cookies:
         set_access_cookies(response, answer["token"])
         set_refresh_cookies(response, answer["refresh"])
     return no_store(response)
