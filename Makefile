@@ -1,5 +1,6 @@
 # Two commands: `make run` installs and serves luffy on the embedded default,
 # `make test` installs and runs the tests. Both create .venv on first use.
+# constraints.txt pins the versions the tests last passed with (pip freeze of .venv).
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -13,12 +14,12 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 
-$(VENV)/.run: $(PY) setup.cfg pyproject.toml
-	$(PY) -m pip install -q -e .
+$(VENV)/.run: $(PY) setup.cfg pyproject.toml constraints.txt
+	$(PY) -m pip install -q -c constraints.txt -e .
 	touch $@
 
 $(VENV)/.test: $(VENV)/.run
-	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q -c constraints.txt -e '.[test]'
 	touch $@
 
 install: $(VENV)/.run

@@ -125,3 +125,9 @@ def test_set_password_keeps_the_length_rule(app, runner, user):
     assert result.exit_code != 0 and "password" in result.output
     response = app.test_client().post("/users/login/", json={"username": "alice", "password": PASSWORD})
     assert response.status_code == 200
+
+
+def test_ending_sessions_without_a_shared_redis_warns(app, runner, user):
+    result = runner.invoke(args=["users", "deactivate", "alice"])
+    assert result.exit_code == 0
+    assert ("REDIS_URL is not set" in result.output) == (not app.config["REDIS_URL"])

@@ -4,6 +4,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 import click
+from flask import current_app
 from flask.cli import AppGroup
 from marshmallow import ValidationError
 from sqlalchemy import select
@@ -40,6 +41,14 @@ def _create(fields):
         raise click.ClickException(_messages(e.errors)) from None
 
 
+def _warn_without_shared_redis():
+    """Ended sessions are published in Redis; without REDIS_URL nobody else sees them."""
+    if not current_app.config["REDIS_URL"]:
+        click.echo("warning: REDIS_URL is not set, so the servers cannot learn of this at "
+                   "once: /users/login/verify accepts access tokens issued before it until "
+                   "they expire; /users/me and refresh refuse them now.", err=True)
+
+
 def _messages(errors):
     return "; ".join(f"{field}: {' '.join(map(str, msgs))}" for field, msgs in errors.items())
 
@@ -74,6 +83,7 @@ def demo():
 def deactivate(identifier):
     """Refuse an account from now on, its tokens included."""
     services.deactivate(_find(identifier))
+    _warn_without_shared_redis()
     click.echo(f"deactivated {identifier}")
 
 
@@ -99,6 +109,7 @@ def set_password(identifier, password):
     user = _find(identifier)
     user.set_password(password)
     services.end_sessions(user)
+    _warn_without_shared_redis()
     click.echo(f"password of {identifier} changed; its sessions ended")
 
 
