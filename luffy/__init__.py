@@ -8,19 +8,26 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 import config
 from luffy.bodies import JSONProvider
 
+MIGRATIONS = os.path.join(os.path.dirname(os.path.dirname(__file__)), "migrations")
+
+
+class Luffy(Flask):
+    """Flask, with a JSON parser that treats a body nested too deep as malformed."""
+
+    json_provider_class = JSONProvider
+
 
 def create_app(config_name=None, overrides=None, redis_main=None, redis_cart=None):
     """Build the app from ``config_name`` (or ``LUFFY_CONFIG``) plus ``overrides``.
 
     Tests may hand in Redis clients of their own (fakeredis, say).
     """
-    app = Flask(__name__, instance_relative_config=True, static_folder=None)
-    app.json_provider_class = JSONProvider
-    app.json = JSONProvider(app)
+    app = Luffy(__name__, instance_relative_config=True, static_folder=None)
     config.load(app, config_name, overrides)
     os.makedirs(app.instance_path, exist_ok=True)
     register_logging(app)  # first, so that its hooks see every request
     register_extensions(app, redis_main, redis_cart)
+    register_middleware(app)
     register_blueprints(app)
     register_error_handlers(app)
     register_commands(app)
@@ -41,7 +48,7 @@ def register_extensions(app, redis_main=None, redis_cart=None):
     from luffy.extensions import cors, db, jwt, limiter, migrate, redis_clients
 
     db.init_app(app)
-    migrate.init_app(app, db, directory=os.path.join(os.path.dirname(os.path.dirname(__file__)), "migrations"))
+    migrate.init_app(app, db, directory=MIGRATIONS)
     jwt.init_app(app)
     tokens.init_app(app, jwt)
     passwords.init_app(app)
@@ -50,21 +57,23 @@ def register_extensions(app, redis_main=None, redis_cart=None):
     cors.init_app(app, origins=app.config["CORS_ORIGINS"], supports_credentials=True,
                   allow_headers=["Content-Type", "Authorization", "X-CSRF-TOKEN"],
                   expose_headers=["Retry-After"], max_age=600)
+
+
+def register_middleware(app):
+    """Behind ``TRUSTED_PROXIES`` proxies, take the client address they report."""
     if app.config["TRUSTED_PROXIES"]:
         n = app.config["TRUSTED_PROXIES"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
 
 
 def register_blueprints(app):
-    """Mount the auth API, the operator endpoints and the login page."""
-    from luffy import auth, ops
+    """Mount the auth API, the operator endpoints, the API docs and the login page."""
+    from luffy import auth, openapi, ops, web
 
     app.url_map.strict_slashes = False  # every path answers with and without its slash
     app.register_blueprint(auth.bp, url_prefix="/users")
     app.register_blueprint(ops.bp)
-    from luffy import openapi, web  # /openapi.json and /docs; the login page at /
-
-    app.register_blueprint(openapi.bp)
+    app.register_blueprint(openapi.bp)  # /openapi.json and /docs
     app.register_blueprint(web.bp)
 
 
