@@ -119,24 +119,26 @@ def test_reuse_leaves_other_logins_alone(rclient):
     assert refresh(rclient, other).status_code == 200
 
 
-def test_rotation_without_blacklist_keeps_the_used_token(make_app):
+@pytest.fixture
+def rotated_pair(make_app):
+    """Rotation without blacklisting: a client and the first two refresh tokens of a login."""
     app = make_app(JWT_ROTATE_REFRESH_TOKENS=True, JWT_BLACKLIST_AFTER_ROTATION=False)
     add_alice(app)
     client = app.test_client()
     first = login(client)["refresh"]
-    second = refresh(client, first).get_json()["refresh"]
+    return client, first, refresh(client, first).get_json()["refresh"]
+
+
+def test_rotation_without_blacklist_keeps_the_used_token(rotated_pair):
+    client, first, second = rotated_pair
     assert refresh(client, first).status_code == 200
     assert refresh(client, second).status_code == 200
 
 
 # Logout
 
-def test_logout_kills_the_whole_family(make_app):
-    app = make_app(JWT_ROTATE_REFRESH_TOKENS=True, JWT_BLACKLIST_AFTER_ROTATION=False)
-    add_alice(app)
-    client = app.test_client()
-    first = login(client)["refresh"]
-    second = refresh(client, first).get_json()["refresh"]
+def test_logout_kills_the_whole_family(rotated_pair):
+    client, first, second = rotated_pair
     assert client.post("/users/logout", json={"refresh": second}).status_code == 200
     # The older token of the same login dies too, not only the one presented.
     assert refused(refresh(client, first))

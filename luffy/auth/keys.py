@@ -74,7 +74,7 @@ def public_jwk(public_key, algorithm):
 
 def generate_pair(algorithm):
     """A new private key for ``algorithm``, its public half (both PEM bytes) and its kid."""
-    if algorithm.startswith(("RS", "PS")):
+    if algorithm.startswith("RS"):
         private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     elif algorithm.startswith("ES"):
         curve = {"ES256": ec.SECP256R1, "ES384": ec.SECP384R1, "ES512": ec.SECP521R1}[algorithm]
