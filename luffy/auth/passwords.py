@@ -18,24 +18,30 @@ from werkzeug.security import check_password_hash
 DJANGO_PBKDF2 = "pbkdf2_sha256$"
 
 
-def _return_hash_memory_to_the_os():
-    """Serve argon2's 19 MiB blocks with mmap, so that each is given back when freed.
+def _reuse_hash_memory():
+    """Let every argon2 check reuse one heap block instead of faulting in fresh pages.
 
-    glibc raises its mmap threshold after the first large block is freed; later blocks
-    then come from heap arenas (one per thread) that keep them: a gthread worker held
-    19 MiB per thread after its first logins (173 MB). A fixed threshold keeps every
-    block mmapped (96 MB), at the price of faulting its pages in on each check
-    (bench/PROFILE.md has the numbers).
+    Each check allocates ``memory_cost`` KiB (19 MiB). By default glibc serves blocks
+    that large with a fresh mmap, whose pages the kernel must fault in and zero on every
+    check (50% slower here), and then raises its threshold so that each thread's arena
+    keeps a freed block (a gthread worker held one per thread: 173 MB). One arena, a
+    fixed mmap threshold and a high trim threshold keep the blocks in one heap, where a
+    freed block serves the next check on any thread: a worker holds as many blocks as
+    it has run checks at once, and a check costs what it costs the floor
+    (bench/PROFILE.md). glibc only; other C libraries keep their defaults.
     """
     libc_name = ctypes.util.find_library("c")
     if libc_name and "libc.so" in libc_name:
-        M_MMAP_THRESHOLD = -3
-        ctypes.CDLL(libc_name).mallopt(M_MMAP_THRESHOLD, 128 * 1024)
+        libc = ctypes.CDLL(libc_name)
+        M_TRIM_THRESHOLD, M_MMAP_THRESHOLD, M_ARENA_MAX = -1, -3, -8
+        libc.mallopt(M_ARENA_MAX, 1)
+        libc.mallopt(M_MMAP_THRESHOLD, 32 * 1024 * 1024)  # glibc's maximum
+        libc.mallopt(M_TRIM_THRESHOLD, 64 * 1024 * 1024)
 
 
 def init_app(app):
     """Build the app's argon2id hasher at start-up, before any worker thread allocates."""
-    _return_hash_memory_to_the_os()
+    _reuse_hash_memory()
     config = app.config
     ph = PasswordHasher(
         memory_cost=config["PASSWORD_HASH_MEMORY_COST"],
