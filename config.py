@@ -18,7 +18,7 @@ class Config:
     SECRET_KEY = DEV_SECRET_KEY
     SQLALCHEMY_DATABASE_URI = "sqlite:///luffy.sqlite3"  # relative to the instance folder
     # hide_parameters: a logged database error must not carry identifiers or hashes.
-    SQLALCHEMY_ENGINE_OPTIONS: dict = {"pool_pre_ping": True, "hide_parameters": True}
+    SQLALCHEMY_ENGINE_OPTIONS: dict = {"hide_parameters": True}
     REDIS_URL = None  # throttle counters and the access-token denylist; None: in-process
     CART_REDIS_URL = None  # the carts; None: REDIS_URL
     REDIS_TIMEOUT = 0.5  # seconds, for connecting and for every command
@@ -147,6 +147,8 @@ def _derive(config):
         if uri.startswith(prefix):
             uri = config["SQLALCHEMY_DATABASE_URI"] = driver + uri[len(prefix):]
     config["SQLALCHEMY_ENGINE_OPTIONS"] = {
+        # PostgreSQL's pooled connections are checked without a round trip (luffy.extensions).
+        "pool_pre_ping": not uri.startswith("postgresql+psycopg"),
         **config["SQLALCHEMY_ENGINE_OPTIONS"],
         **_connect_timeout(uri, config["DATABASE_CONNECT_TIMEOUT"]),
     }

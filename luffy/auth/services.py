@@ -13,7 +13,7 @@ from luffy.auth import passwords
 from luffy.auth.models import RefreshToken, User, utcnow
 from luffy.auth.tokens import access_token_revoked, denied_key, version_key
 from luffy.errors import APIError
-from luffy.extensions import db, redis_clients
+from luffy.extensions import db, read_without_transaction, redis_clients
 
 log = logging.getLogger(__name__)
 
@@ -121,9 +121,11 @@ def _reuse_detected(row):
 
 def refresh(claims):
     """A new access token (and with rotation a new refresh token) for refresh ``claims``."""
+    config = current_app.config
+    if not config["JWT_ROTATE_REFRESH_TOKENS"]:
+        read_without_transaction()  # one read (a reused token's revocation: one write)
     row, user = _refresh_row(claims)
     answer = {"access": issue_access(user)}
-    config = current_app.config
     if not config["JWT_ROTATE_REFRESH_TOKENS"]:
         return answer
     if config["JWT_BLACKLIST_AFTER_ROTATION"]:
@@ -146,6 +148,7 @@ def verify(raw):
     """Accept a live access or refresh token, or raise 401."""
     claims = decode_token(raw)
     if claims.get("token_type") == "refresh" and claims.get("type") == "refresh":
+        read_without_transaction()
         _refresh_row(claims)
     elif claims.get("token_type") != "access" or access_token_revoked(claims):
         raise APIError.token_not_valid()

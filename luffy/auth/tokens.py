@@ -10,11 +10,11 @@ import logging
 
 import jwt as pyjwt
 import redis
-from flask import current_app
+from flask import current_app, request
 
 from luffy.auth.keys import KeyRing
 from luffy.auth.models import User
-from luffy.extensions import db, redis_clients
+from luffy.extensions import db, read_without_transaction, redis_clients
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +94,8 @@ def init_app(app, jwt):
 
     @jwt.user_lookup_loader
     def load_user(_header, payload):
+        if request.method in ("GET", "HEAD"):  # safe methods change nothing
+            read_without_transaction()
         user = db.session.get(User, payload["user_id"])
         if user is None or not user.is_active or payload.get("ver", 0) < user.token_version:
             return None
