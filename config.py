@@ -119,9 +119,14 @@ def load(app, name=None, overrides=None):
         check_production(app.config)
 
 
+def under_gunicorn():
+    """Whether this process is a gunicorn server (its arbiter sets SERVER_SOFTWARE)."""
+    return os.environ.get("SERVER_SOFTWARE", "").startswith("gunicorn/")
+
+
 def _default_name():
-    """Production under gunicorn (its arbiter sets SERVER_SOFTWARE), development elsewhere."""
-    return "production" if os.environ.get("SERVER_SOFTWARE", "").startswith("gunicorn/") else "development"
+    """Production under gunicorn, development elsewhere."""
+    return "production" if under_gunicorn() else "development"
 
 
 def _derive(config):

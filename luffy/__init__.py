@@ -45,10 +45,14 @@ def register_logging(app):
 def register_extensions(app, redis_main=None, redis_cart=None):
     """Bind every extension of ``luffy.extensions`` to ``app``."""
     from luffy.auth import passwords, tokens
-    from luffy.extensions import cors, db, jwt, limiter, migrate, redis_clients
+    from luffy.extensions import cors, db, jwt, limiter, redis_clients
 
     db.init_app(app)
-    migrate.init_app(app, db, directory=MIGRATIONS)
+    if not config.under_gunicorn():
+        # ``flask db`` only: Flask-Migrate imports alembic, 11 MB that a worker never uses.
+        from flask_migrate import Migrate
+
+        Migrate(app, db, directory=MIGRATIONS)
     jwt.init_app(app)
     tokens.init_app(app, jwt)
     passwords.init_app(app)

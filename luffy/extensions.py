@@ -10,7 +10,6 @@ from flask import current_app, request
 from flask_cors import CORS
 from flask_jwt_extended import JWTManager
 from flask_limiter import Limiter
-from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
@@ -77,7 +76,6 @@ def read_without_transaction():
 # A request is one unit of work: attributes need no reload from the database after a
 # commit (that reload cost a checkout, a pre-ping and a SELECT on every login).
 db = SQLAlchemy(model_class=Base, session_options={"expire_on_commit": False})
-migrate = Migrate()
 jwt = JWTManager()
 limiter = Limiter(key_func=client_address)
 cors = CORS()

@@ -1,6 +1,10 @@
 """The factory and the configuration: classes, environment overrides, production checks."""
 
+import os
+import subprocess
+import sys
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
@@ -8,6 +12,7 @@ import config
 from luffy import create_app
 
 STRONG = "s" * 40
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(autouse=True)
@@ -115,3 +120,19 @@ def test_production_checks_previous_secrets_too(monkeypatch):
     monkeypatch.setenv("LUFFY_JWT_PREVIOUS_SECRET_KEYS", '["short"]')
     with pytest.raises(RuntimeError, match="JWT_PREVIOUS_SECRET_KEYS is shorter"):
         create_app("production", {"SQLALCHEMY_DATABASE_URI": "sqlite://"})
+
+
+def test_a_gunicorn_worker_does_not_load_the_migration_tools():
+    """alembic (through Flask-Migrate) costs a worker 11 MB and serves only ``flask db``."""
+    script = (
+        "import sys; from luffy import create_app; app = create_app(); "
+        "print('migrate' in app.extensions, 'alembic' in sys.modules)"
+    )
+    env = {**os.environ, "LUFFY_CONFIG": "testing", "SERVER_SOFTWARE": "gunicorn/23.0.0"}
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True,
+                         cwd=ROOT, check=True).stdout.split()
+    assert out == ["False", "False"]
+    env.pop("SERVER_SOFTWARE")
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True,
+                         cwd=ROOT, check=True).stdout.split()
+    assert out == ["True", "True"]  # the flask command keeps ``flask db``
