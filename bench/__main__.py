@@ -42,6 +42,8 @@ SCENARIOS = [
     ("login_mobile", 2, 0.8),
 ]
 RSS_BAR_MB = 70
+# Also served by bench/flask_floor.py (the floor's views in bare Flask): the framework's ceiling.
+FLASK_SCENARIOS = ("me", "verify", "refresh")
 CYCLE = 16  # how many accounts each scenario cycles through
 
 
@@ -69,6 +71,9 @@ def parse_args(argv=None):
                    help="1 s per scenario, no warm-up, 100 accounts, RESULTS.md untouched")
     p.add_argument("--duration", type=float, default=float(os.environ.get("BENCH_DURATION", 10)),
                    help="seconds of load per scenario and server (default 10)")
+    p.add_argument("--slices", type=int, default=int(os.environ.get("BENCH_SLICES", 5)),
+                   help="each server's load is cut into this many slices, run in turn with the "
+                        "other servers' (default 5): a slow spell of a shared CPU hits all alike")
     p.add_argument("--warmup", type=float, default=float(os.environ.get("BENCH_WARMUP", 2)),
                    help="seconds of unmeasured load before each measurement (default 2)")
     p.add_argument("--accounts", type=int, default=1000, help="accounts to seed (default 1000)")
@@ -91,7 +96,7 @@ def parse_args(argv=None):
                    help="also record py-spy profiles of luffy's workers for me/verify/refresh")
     args = p.parse_args(argv)
     if args.smoke:
-        args.duration, args.warmup, args.accounts, args.no_results = 1, 0, 100, True
+        args.duration, args.warmup, args.accounts, args.no_results, args.slices = 1, 0, 100, True, 1
     names = [s[0] for s in SCENARIOS]
     args.scenarios = [s for s in args.scenarios.split(",") if s]
     unknown = set(args.scenarios) - set(names)
@@ -358,6 +363,20 @@ def wrk(wrk_bin, server, scenario, connections, lines, seconds, tag):
     return r
 
 
+def merged(slices):
+    """One result from a server's slices: counts summed; p50 and p99 the slices' medians."""
+    r = {key: sum(part[key] for part in slices)
+         for key in ("requests", "duration_us", "non2xx", "connect_errors", "read_errors",
+                     "write_errors", "timeouts", "errors", "wrk_non2xx_or_3xx")}
+    r["rps"] = r["requests"] / (r["duration_us"] / 1e6) if r["duration_us"] else 0.0
+    r["p50_ms"] = statistics.median(part["p50_ms"] for part in slices)
+    r["p99_ms"] = statistics.median(part["p99_ms"] for part in slices)
+    r["slices_rps"] = [round(part["rps"], 1) for part in slices]
+    r["bad_sample"] = next((part["bad_sample"] for part in slices if part.get("bad_sample")), None)
+    r["connections"], r["threads"] = slices[0]["connections"], slices[0]["threads"]
+    return r
+
+
 def profile(server, scenario, seconds):
     """py-spy of every worker while wrk runs: the hottest frames, into bench/out/."""
     spy = Path(PY).parent / "py-spy"
@@ -412,11 +431,14 @@ def verdicts(results, args, rss, floor_rss):
         lr, fr = results[name]["luffy"], results[name]["floor"]
         ratio = lr["rps"] / fr["rps"] if fr["rps"] else 0.0
         errors = lr["errors"] + fr["errors"]
+        flask = results[name].get("flask")
+        flask_ratio = flask["rps"] / fr["rps"] if flask and fr["rps"] else None
         rows.append({"scenario": name, "connections": connections, "bar": bar, "ratio": ratio,
                      "luffy": lr, "floor": fr, "errors": errors,
+                     "flask": flask, "flask_ratio": flask_ratio,
                      "pass": ratio >= bar and errors == 0})
     max_rss = max(rss.values()) if rss else 0.0
-    total_errors = sum(r["errors"] for r in rows)
+    total_errors = sum(r["errors"] + (r["flask"]["errors"] if r["flask"] else 0) for r in rows)
     return {"rows": rows, "rss_mb": rss, "floor_rss_mb": floor_rss, "max_rss_mb": max_rss,
             "rss_pass": bool(rss) and max_rss <= RSS_BAR_MB, "errors": total_errors,
             "valid": total_errors == 0,
@@ -426,7 +448,8 @@ def verdicts(results, args, rss, floor_rss):
 
 def table(v, app_time):
     head = (f"{'scenario':<13} {'conns':>5} {'luffy r/s':>10} {'floor r/s':>10} {'ratio':>6} "
-            f"{'bar':>5} {'luffy p50/p99 ms':>17} {'floor p50/p99 ms':>17} {'non-2xx/err':>11}  verdict")
+            f"{'bar':>5} {'luffy p50/p99 ms':>17} {'floor p50/p99 ms':>17} {'non-2xx/err':>11}  verdict"
+            f"  {'flask/floor':>11}")
     lines = [head, "-" * len(head)]
     for r in v["rows"]:
         lr, fr = r["luffy"], r["floor"]
@@ -434,7 +457,8 @@ def table(v, app_time):
             f"{r['scenario']:<13} {r['connections']:>5} {lr['rps']:>10.1f} {fr['rps']:>10.1f} "
             f"{r['ratio']:>5.2f}x {r['bar']:>4}x "
             f"{lr['p50_ms']:>8.2f}/{lr['p99_ms']:<8.2f} {fr['p50_ms']:>8.2f}/{fr['p99_ms']:<8.2f} "
-            f"{lr['errors']:>5}/{fr['errors']:<5}  {'PASS' if r['pass'] else 'FAIL'}")
+            f"{lr['errors']:>5}/{fr['errors']:<5}  {'PASS' if r['pass'] else 'FAIL'}   "
+            + (f"{r['flask_ratio']:>9.2f}x" if r["flask_ratio"] is not None else f"{'-':>10}"))
     rss = ", ".join(f"{mb:.1f}" for mb in v["rss_mb"].values())
     floor_rss = ", ".join(f"{mb:.1f}" for mb in v["floor_rss_mb"].values())
     lines.append("")
@@ -442,7 +466,7 @@ def table(v, app_time):
                  f"{'PASS' if v['rss_pass'] else 'FAIL'}); floor {floor_rss} MB")
     lines.append(f"create_app(): {app_time['total'] * 1000:.0f} ms (import {app_time['import'] * 1000:.0f} ms"
                  f" + create {app_time['create'] * 1000:.0f} ms), median of {app_time['runs']} fresh processes")
-    lines.append(f"errors (non-2xx + socket errors, both servers): {v['errors']} -> "
+    lines.append(f"errors (non-2xx + socket errors, every server): {v['errors']} -> "
                  + ("VALID run" if v["valid"] else "INVALID RUN: the numbers do not count"))
     return "\n".join(lines)
 
@@ -452,21 +476,23 @@ def busy_note(info):
     if load < (info["nproc"] or 1) / 2:
         return ""
     return (f"\n**The machine was busy** (1-minute load average {load:.2f} on {info['nproc']} CPUs at "
-            "the start): other work competed with both servers and with wrk, so every absolute "
-            "number is low and noisy; luffy and the floor ran interleaved, scenario by scenario, "
-            "so their ratio is the fairer figure.\n")
+            "the start): other work competed with the servers and with wrk, so every absolute "
+            "number is low and noisy; the servers ran in turn, slice by slice, so their ratio is "
+            "the fairer figure.\n")
 
 
 def write_results(path, v, app_time, info, args, started, elapsed):
     rows = ["| scenario | conns | luffy req/s | floor req/s | luffy/floor | bar | luffy p50 / p99 ms "
-            "| floor p50 / p99 ms | non-2xx + socket errors (luffy / floor) | verdict |",
-            "|---|--:|--:|--:|--:|--:|--:|--:|--:|---|"]
+            "| floor p50 / p99 ms | non-2xx + socket errors (luffy / floor) | verdict "
+            "| bare Flask req/s | bare Flask/floor |",
+            "|---|--:|--:|--:|--:|--:|--:|--:|--:|---|--:|--:|"]
     for r in v["rows"]:
         lr, fr = r["luffy"], r["floor"]
         rows.append(f"| {r['scenario']} | {r['connections']} | {lr['rps']:.1f} | {fr['rps']:.1f} | "
                     f"{r['ratio']:.2f} | >= {r['bar']} | {lr['p50_ms']:.2f} / {lr['p99_ms']:.2f} | "
                     f"{fr['p50_ms']:.2f} / {fr['p99_ms']:.2f} | {lr['errors']} / {fr['errors']} | "
-                    f"{'PASS' if r['pass'] else 'FAIL'} |")
+                    f"{'PASS' if r['pass'] else 'FAIL'} | "
+                    + (f"{r['flask']['rps']:.1f} | {r['flask_ratio']:.2f} |" if r["flask"] else "- | - |"))
     rss = ", ".join(f"{mb:.1f}" for mb in v["rss_mb"].values())
     floor_rss = ", ".join(f"{mb:.1f}" for mb in v["floor_rss_mb"].values())
     machine = "\n".join(f"| {k} | {val} |" for k, val in info.items())
@@ -481,7 +507,7 @@ How it works and what it measures: [README.md](README.md).
 {"Every bar passes." if v["all_pass"] else "Not every bar passes: see the FAIL lines."}
 {busy_note(info)}
 
-Settings: gunicorn `{" ".join(GUNICORN_ARGS)}` for both servers, production configuration,
+Settings: gunicorn `{" ".join(GUNICORN_ARGS)}` for every server, production configuration,
 PostgreSQL and Redis on 127.0.0.1, {args.accounts} seeded accounts; wrk with `Connection: close`
 (a new connection per request), 2 threads, {args.duration:g} s per scenario after
 {args.warmup:g} s of warm-up; each scenario cycles through {CYCLE} accounts.
@@ -545,26 +571,34 @@ def main(argv=None):
         log("starting luffy and the floor under gunicorn " + " ".join(GUNICORN_ARGS))
         servers["luffy"] = Server("luffy", "wsgi:app", env)
         servers["floor"] = Server("floor", "bench.floor:app", floor_env)
+        servers["flask"] = Server("flask", "bench.flask_floor:app", floor_env)
         cycle = accounts[:CYCLE]
         for name, connections, _bar in SCENARIOS:
             if name not in args.scenarios:
                 continue
             results[name] = {}
-            for which in ("luffy", "floor"):
+            which_servers = ("luffy", "floor", "flask") if name in FLASK_SCENARIOS else ("luffy", "floor")
+            lines = {}
+            for which in which_servers:
                 server = servers[which]
                 tokens = sessions(server, cycle) if name in ("me", "verify", "refresh") else None
-                lines = request_lines(name, cycle, tokens)
-                check_once(server, lines[0])
+                lines[which] = request_lines(name, cycle, tokens)
+                check_once(server, lines[which][0])
                 if args.warmup:
-                    wrk(wrk_bin, server, name, connections, lines, args.warmup, "-warmup")
-                spies = profile(server, name, args.profile) \
-                    if args.profile and which == "luffy" and name in ("me", "verify", "refresh") else []
-                r = wrk(wrk_bin, server, name, connections, lines, args.duration, "")
-                for _out, spy in spies:
-                    spy.wait()
-                results[name][which] = r
+                    wrk(wrk_bin, server, name, connections, lines[which], args.warmup, "-warmup")
+            spies = profile(servers["luffy"], name, args.profile) \
+                if args.profile and name in ("me", "verify", "refresh") else []
+            slices = {which: [] for which in which_servers}
+            for i in range(args.slices):  # in turn, so that a slow spell hits every server
+                for which in which_servers:
+                    slices[which].append(wrk(wrk_bin, servers[which], name, connections, lines[which],
+                                             args.duration / args.slices, f"-{i}"))
+            for _out, spy in spies:
+                spy.wait()
+            for which in which_servers:
+                r = results[name][which] = merged(slices[which])
                 log(f"  {name:<13} {which:<6} {r['rps']:8.1f} req/s  p50 {r['p50_ms']:.2f} ms  "
-                    f"p99 {r['p99_ms']:.2f} ms  errors {r['errors']}"
+                    f"p99 {r['p99_ms']:.2f} ms  errors {r['errors']}  slices {r['slices_rps']}"
                     + (f"  (first bad answer: {r['bad_sample']})" if r["bad_sample"] else ""))
         rss = servers["luffy"].rss_mb()
         floor_rss = servers["floor"].rss_mb()
