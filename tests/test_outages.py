@@ -142,3 +142,20 @@ def test_hanging_database_times_out_as_503(silent_port, scheme):
         status, body, took = timed("GET", service.url + "/readyz")
         assert status == 503 and body["checks"]["database"] == "unavailable" and took < SLOW
         assert timed("GET", service.url + "/healthz")[0] == 200
+
+
+def test_first_request_after_a_quiet_database_restart_succeeds(service, postgres):
+    """The pooled connections died while nobody asked: the pool replaces them unseen."""
+    status, tokens, _ = login(service)
+    assert status == 200, tokens
+    for _ in range(4):  # every worker holds a pooled connection
+        assert login(service)[0] == 200
+    postgres.stop()
+    postgres.start()
+    headers = {"Authorization": f"Bearer {tokens['token']}"}
+    for _ in range(4):  # no 503: each stale connection is noticed at checkout and replaced
+        status, me, _ = timed("GET", service.url + "/users/me", headers=headers)
+        assert status == 200 and me["username"] == "gina", me
+        status, body, _ = timed("POST", service.url + "/users/login/refresh", {"refresh": tokens["refresh"]})
+        assert status == 200, body
+        assert login(service)[0] == 200

@@ -1,0 +1,61 @@
+"""What the token paths ask of the database: one indexed read each, and on PostgreSQL
+outside a transaction (no BEGIN/ROLLBACK round trips); writes keep their transaction."""
+
+import pytest
+from sqlalchemy import event
+
+from luffy.extensions import db
+from tests.conftest import PASSWORD
+
+
+@pytest.fixture
+def statements(app):
+    """``(first word, isolation level)`` of every statement the app runs from now on."""
+    seen = []
+
+    def record(conn, _cursor, statement, _params, _context, _executemany):
+        seen.append((statement.split()[0], conn.get_execution_options().get("isolation_level")))
+
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", record)
+    yield seen
+    event.remove(engine, "before_cursor_execute", record)
+
+
+@pytest.fixture
+def read_mode(app):
+    """How a read-only request's statements run on this database."""
+    with app.app_context():
+        return "AUTOCOMMIT" if db.engine.dialect.name == "postgresql" else None
+
+
+def test_me_reads_one_row(client, auth_headers, statements, read_mode):
+    statements.clear()
+    assert client.get("/users/me", headers=auth_headers).status_code == 200
+    assert statements == [("SELECT", read_mode)]
+
+
+def test_refresh_reads_one_row(client, auth, user, statements, read_mode):
+    refresh = auth.tokens()["refresh"]
+    statements.clear()
+    assert client.post("/users/login/refresh", json={"refresh": refresh}).status_code == 200
+    assert statements == [("SELECT", read_mode)]
+
+
+def test_verify_reads_nothing_for_an_access_token(client, auth, user, statements, read_mode):
+    tokens = auth.tokens()
+    statements.clear()
+    assert client.post("/users/login/verify", json={"token": tokens["token"]}).status_code == 200
+    assert statements == []
+    assert client.post("/users/login/verify", json={"token": tokens["refresh"]}).status_code == 200
+    assert statements == [("SELECT", read_mode)]
+
+
+def test_a_password_change_writes_in_one_transaction(client, auth_headers, statements):
+    statements.clear()
+    answer = client.post("/users/password", headers=auth_headers,
+                         json={"old_password": PASSWORD, "new_password": "a brand new password"})
+    assert answer.status_code == 200, answer.get_json()
+    assert [word for word, _ in statements] == ["SELECT", "UPDATE", "UPDATE"]
+    assert {mode for _, mode in statements} == {None}  # not autocommit: all or nothing
