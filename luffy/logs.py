@@ -96,7 +96,8 @@ def _begin():
 
 def _end(response):
     """Echo the request id and log the request's one line (a login's outcome)."""
-    g.setdefault("request_id", request_id())
+    if "request_id" not in g:  # a request that failed before _begin ran
+        g.request_id = request_id()
     response.headers["X-Request-ID"] = g.request_id
     started = g.get("request_started")
     fields = {"status": response.status_code,
