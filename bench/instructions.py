@@ -1,0 +1,88 @@
+"""Instructions per request, counted by callgrind: a figure the machine's load cannot move.
+
+    .venv/bin/python -m bench.instructions me verify refresh healthz
+
+Needs valgrind (``apt-get install -y valgrind``) and the accounts that a ``python -m bench``
+run leaves in its database (``luffy_bench``, Redis DB 13). For each
+request kind it runs luffy's WSGI app in-process (production configuration) under
+``valgrind --tool=callgrind`` twice, with 20 and with 120 requests, and prints the
+difference divided by 100: the instructions one request costs in luffy's process, start-up
+excluded. PostgreSQL's and Redis's own work is not in it. Extra ``LUFFY_*`` variables in
+the environment reach the app, so a setting can be compared with and without.
+"""
+
+import io
+import os
+import re
+import subprocess
+import sys
+
+from bench.__main__ import PASSWORD, ROOT, account
+
+ENV = {
+    "LUFFY_CONFIG": "production", "SECRET_KEY": "instructions-" + "x" * 32,
+    "DATABASE_URL": "postgresql://postgres@127.0.0.1:5432/luffy_bench",
+    "REDIS_URL": "redis://127.0.0.1:6379/13", "LUFFY_LOG_LEVEL": "WARNING",
+    "LUFFY_LOGIN_RATE_LIMIT": "1000000 per minute",
+}
+KINDS = ("healthz", "verify", "me", "refresh")
+
+
+def child(kind, n):
+    """Serve ``n`` requests of ``kind`` by calling the WSGI app directly."""
+    from werkzeug.test import EnvironBuilder
+
+    from luffy import create_app
+
+    app = create_app()
+    login = app.test_client().post(
+        "/users/login/", json={"username": account(1)["username"], "password": PASSWORD})
+    tokens = login.get_json()
+    if login.status_code != 200:
+        raise SystemExit(f"login failed ({login.status_code}): run python -m bench first")
+    builder = {
+        "healthz": lambda: EnvironBuilder("/healthz"),
+        "verify": lambda: EnvironBuilder("/users/login/verify", method="POST",
+                                         json={"token": tokens["token"]}),
+        "me": lambda: EnvironBuilder("/users/me",
+                                     headers={"Authorization": "Bearer " + tokens["token"]}),
+        "refresh": lambda: EnvironBuilder("/users/login/refresh", method="POST",
+                                          json={"refresh": tokens["refresh"]}),
+    }[kind]()
+    environ = builder.get_environ()
+    body = environ["wsgi.input"].read()
+    statuses = []
+    for _ in range(n):
+        request = {**environ, "wsgi.input": io.BytesIO(body)}
+        for _chunk in app(request, lambda status, headers, exc_info=None: statuses.append(status)):
+            pass
+    if not all(status.startswith("200") for status in statuses):
+        raise SystemExit(f"{kind}: not every answer was 200: {sorted(set(statuses))}")
+
+
+def count(kind, n):
+    """Instructions callgrind collected for a whole child run."""
+    done = subprocess.run(
+        ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
+         sys.executable, "-m", "bench.instructions", "--child", kind, str(n)],
+        cwd=ROOT, env={**os.environ, **{k: v for k, v in ENV.items() if k not in os.environ}},
+        capture_output=True, text=True)
+    match = re.search(r"Collected : (\d+)", done.stderr)
+    if done.returncode != 0 or not match:
+        raise SystemExit(f"{kind}: callgrind run failed:\n{done.stdout}\n{done.stderr[-2000:]}")
+    return int(match.group(1))
+
+
+def main(argv):
+    if argv[:1] == ["--child"]:
+        child(argv[1], int(argv[2]))
+        return
+    for kind in argv or KINDS:
+        if kind not in KINDS:
+            raise SystemExit(f"unknown kind {kind!r}: one of {', '.join(KINDS)}")
+        per_request = (count(kind, 120) - count(kind, 20)) / 100
+        print(f"{kind:<8} {per_request / 1000:8.0f} k instructions per request", flush=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
