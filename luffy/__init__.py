@@ -3,6 +3,7 @@
 import os
 
 from flask import Flask
+from flask.sessions import SessionInterface
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 import config
@@ -11,10 +12,24 @@ from luffy.bodies import JSONProvider
 MIGRATIONS = os.path.join(os.path.dirname(os.path.dirname(__file__)), "migrations")
 
 
+class NoCookieSession(SessionInterface):
+    """luffy keeps no state in Flask's signed cookie session (tokens carry it), so no
+    request pays for opening one: ``flask.session`` is Flask's read-only null session."""
+
+    def open_session(self, app, request):
+        """None: Flask hands out its null session instead."""
+        return None
+
+    def save_session(self, app, session, response):
+        """Nothing to save."""
+
+
 class Luffy(Flask):
-    """Flask, with a JSON parser that treats a body nested too deep as malformed."""
+    """Flask, with a JSON parser that treats a body nested too deep as malformed, and no
+    cookie session."""
 
     json_provider_class = JSONProvider
+    session_interface = NoCookieSession()
 
 
 def create_app(config_name=None, overrides=None, redis_main=None, redis_cart=None):

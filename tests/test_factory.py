@@ -136,3 +136,14 @@ def test_a_gunicorn_worker_does_not_load_the_migration_tools():
     out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True,
                          cwd=ROOT, check=True).stdout.split()
     assert out == ["True", "True"]  # the flask command keeps ``flask db``
+
+
+def test_no_cookie_session_is_kept(client):
+    from flask import session
+
+    with client:
+        client.get("/healthz")
+        assert session.new is False and not session
+        with pytest.raises(RuntimeError, match="session is unavailable"):
+            session["x"] = 1
+    assert "Set-Cookie" not in client.get("/healthz").headers
