@@ -41,7 +41,6 @@ def _reuse_hash_memory():
 
 def init_app(app):
     """Build the app's argon2id hasher at start-up, before any worker thread allocates."""
-    _reuse_hash_memory()
     config = app.config
     ph = PasswordHasher(
         memory_cost=config["PASSWORD_HASH_MEMORY_COST"],
@@ -49,8 +48,11 @@ def init_app(app):
         parallelism=config["PASSWORD_HASH_PARALLELISM"],
         type=Type.ID,
     )
-    # Checked against unknown accounts so that they cost what a real check costs.
+    # Checked against unknown accounts so that they cost what a real check costs. Hashed
+    # before the malloc settings, so that its block goes back: a worker that never sees
+    # a login keeps none.
     app.extensions["luffy_hasher"] = (ph, ph.hash("luffy timing equaliser"))
+    _reuse_hash_memory()
 
 
 def hasher():
