@@ -42,8 +42,9 @@ SCENARIOS = [
     ("login_mobile", 2, 0.8),
 ]
 RSS_BAR_MB = 70
-# Also served by bench/flask_floor.py (the floor's views in bare Flask): the framework's ceiling.
-FLASK_SCENARIOS = ("me", "verify", "refresh")
+# The scenarios that need tokens first; bench/flask_floor.py (the floor's views in bare
+# Flask, the framework's ceiling) is measured on these too.
+TOKEN_SCENARIOS = ("me", "verify", "refresh")
 CYCLE = 16  # how many accounts each scenario cycles through
 
 
@@ -509,8 +510,8 @@ How it works and what it measures: [README.md](README.md).
 
 Settings: gunicorn `{" ".join(GUNICORN_ARGS)}` for every server, production configuration,
 PostgreSQL and Redis on 127.0.0.1, {args.accounts} seeded accounts; wrk with `Connection: close`
-(a new connection per request), 2 threads, {args.duration:g} s per scenario after
-{args.warmup:g} s of warm-up; each scenario cycles through {CYCLE} accounts.
+(a new connection per request), 2 threads, {args.duration:g} s per scenario and server in
+{args.slices} slices run in turn with the other servers', after {args.warmup:g} s of warm-up; each scenario cycles through {CYCLE} accounts.
 `LUFFY_LOGIN_RATE_LIMIT` and `LUFFY_REFRESH_RATE_LIMIT` are `{RATE_LIMIT}` so that the run
 measures throughput, not the throttle (both only count failures, and there are none).
 
@@ -568,7 +569,7 @@ def main(argv=None):
     servers = {}
     results = {}
     try:
-        log("starting luffy and the floor under gunicorn " + " ".join(GUNICORN_ARGS))
+        log("starting luffy, the floor and bare Flask under gunicorn " + " ".join(GUNICORN_ARGS))
         servers["luffy"] = Server("luffy", "wsgi:app", env)
         servers["floor"] = Server("floor", "bench.floor:app", floor_env)
         servers["flask"] = Server("flask", "bench.flask_floor:app", floor_env)
@@ -577,17 +578,17 @@ def main(argv=None):
             if name not in args.scenarios:
                 continue
             results[name] = {}
-            which_servers = ("luffy", "floor", "flask") if name in FLASK_SCENARIOS else ("luffy", "floor")
+            which_servers = ("luffy", "floor", "flask") if name in TOKEN_SCENARIOS else ("luffy", "floor")
             lines = {}
             for which in which_servers:
                 server = servers[which]
-                tokens = sessions(server, cycle) if name in ("me", "verify", "refresh") else None
+                tokens = sessions(server, cycle) if name in TOKEN_SCENARIOS else None
                 lines[which] = request_lines(name, cycle, tokens)
                 check_once(server, lines[which][0])
                 if args.warmup:
                     wrk(wrk_bin, server, name, connections, lines[which], args.warmup, "-warmup")
             spies = profile(servers["luffy"], name, args.profile) \
-                if args.profile and name in ("me", "verify", "refresh") else []
+                if args.profile and name in TOKEN_SCENARIOS else []
             slices = {which: [] for which in which_servers}
             for i in range(args.slices):  # in turn, so that a slow spell hits every server
                 for which in which_servers:
