@@ -38,7 +38,9 @@ class Config:
     JWT_TOKEN_LOCATION = ["headers", "cookies"]
     JWT_COOKIE_SECURE = False
     JWT_COOKIE_SAMESITE = "Lax"
-    JWT_SESSION_COOKIE = False
+    JWT_SESSION_COOKIE = False  # token cookies carry the token's lifetime (auth/responses.py)
+    # Only the refresh endpoint reads the refresh cookie (logout gets its own copy).
+    JWT_REFRESH_COOKIE_PATH = "/users/login/refresh"
 
     AUTH_BASIC = True
     LOGIN_RATE_LIMIT = "10 per minute"

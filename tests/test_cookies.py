@@ -1,6 +1,7 @@
 """Cookie mode for browsers: HttpOnly token cookies, CSRF double submit, logout clears them."""
 
 import pytest
+from flask import request
 
 from luffy.auth import services
 from tests.conftest import PASSWORD
@@ -15,9 +16,21 @@ def set_cookies(response):
     return {h.split("=", 1)[0]: h for h in response.headers.getlist("Set-Cookie")}
 
 
+def all_set_cookies(response):
+    """Every ``Set-Cookie`` header of ``response``, as ``(name, header)`` pairs."""
+    return [(h.split("=", 1)[0], h) for h in response.headers.getlist("Set-Cookie")]
+
+
+REFRESH_PATHS = ("/users/login/refresh", "/users/logout")
+
+
 def cookie(client, name):
-    found = client.get_cookie(name)
-    return found.value if found else None
+    """The value of cookie ``name`` on any path (the refresh cookie lives on two)."""
+    for path in ("/", *REFRESH_PATHS):
+        found = client.get_cookie(name, path=path)
+        if found:
+            return found.value
+    return None
 
 
 def add_alice(app):
@@ -52,9 +65,42 @@ def test_cookie_login_sets_the_four_cookies(client, user, path, body):
         assert "HttpOnly" in headers[name] and "SameSite=Lax" in headers[name]
     for name in CSRF_COOKIES:
         assert "HttpOnly" not in headers[name]  # the page's script reads it to send X-CSRF-TOKEN
-    assert cookie(client, "access_token_cookie") == answer["token"]
-    assert cookie(client, "refresh_token_cookie") == answer["refresh"]
+    # No token in the body: page script never holds one.
+    assert answer == {"cart_total": 0}
+    assert cookie(client, "access_token_cookie").count(".") == 2
     assert response.headers["Cache-Control"] == "no-store"
+
+
+def test_token_cookies_expire_with_their_tokens(make_app):
+    app = make_app(JWT_ACCESS_TOKEN_EXPIRES=120, JWT_REFRESH_TOKEN_EXPIRES=3600)
+    add_alice(app)
+    response = app.test_client().post("/users/login/?cookies=1",
+                                      json={"username": "alice", "password": PASSWORD})
+    for name, header in all_set_cookies(response):
+        lifetime = 120 if "access" in name else 3600
+        assert f"Max-Age={lifetime}" in header, header
+
+
+def test_the_refresh_cookie_goes_only_to_refresh_and_logout(make_app):
+    app = make_app()
+    add_alice(app)
+    sent = {}
+
+    @app.before_request
+    def record():  # which requests carry the refresh cookie (the test client sends by path)
+        sent[request.path] = "refresh_token_cookie" in request.cookies
+
+    client = app.test_client()
+    response = client.post("/users/login/?cookies=1", json={"username": "alice", "password": PASSWORD})
+    paths = sorted(h.split("Path=")[1].split(";")[0]
+                   for name, h in all_set_cookies(response) if name == "refresh_token_cookie")
+    assert paths == sorted(REFRESH_PATHS)
+    client.get("/users/me")
+    client.post("/users/login/verify", json={"token": "x"})
+    client.post("/users/login/refresh")
+    client.post("/users/logout")
+    assert sent == {"/users/login/": False, "/users/me": False, "/users/login/verify": False,
+                    "/users/login/refresh": True, "/users/logout": True}
 
 
 def test_plain_login_sets_no_cookie(client, user):
@@ -99,9 +145,8 @@ def test_refresh_with_the_cookie_needs_the_csrf_header(browser):
                                 headers={"X-CSRF-TOKEN": cookie(browser, "csrf_access_token")}))
     response = browser.post("/users/login/refresh",
                             headers={"X-CSRF-TOKEN": cookie(browser, "csrf_refresh_token")})
-    assert response.status_code == 200
-    new_access = response.get_json()["access"]
-    assert cookie(browser, "access_token_cookie") == new_access != old_access
+    assert response.status_code == 200 and response.get_json() == {}
+    assert cookie(browser, "access_token_cookie") != old_access
     assert browser.get("/users/me").status_code == 200
 
 
@@ -113,8 +158,8 @@ def test_rotating_refresh_with_the_cookie_replaces_the_refresh_cookie(make_app):
     old_refresh = cookie(client, "refresh_token_cookie")
     response = client.post("/users/login/refresh",
                            headers={"X-CSRF-TOKEN": cookie(client, "csrf_refresh_token")})
-    assert response.status_code == 200
-    assert cookie(client, "refresh_token_cookie") == response.get_json()["refresh"] != old_refresh
+    assert response.status_code == 200 and response.get_json() == {}
+    assert cookie(client, "refresh_token_cookie") != old_refresh
     response = client.post("/users/login/refresh",
                            headers={"X-CSRF-TOKEN": cookie(client, "csrf_refresh_token")})
     assert response.status_code == 200
@@ -126,10 +171,11 @@ def test_logout_with_the_cookie_needs_the_csrf_header(browser):
     assert cookie(browser, "refresh_token_cookie") == refresh  # nothing was cleared
     response = browser.post("/users/logout", headers={"X-CSRF-TOKEN": cookie(browser, "csrf_refresh_token")})
     assert response.status_code == 200 and response.get_json() == {}
-    headers = set_cookies(response)
-    assert set(headers) == set(TOKEN_COOKIES + CSRF_COOKIES)
+    headers = all_set_cookies(response)
+    assert {name for name, _ in headers} == set(TOKEN_COOKIES + CSRF_COOKIES)
+    for name, header in headers:
+        assert "Max-Age=0" in header or "Expires=Thu, 01 Jan 1970" in header
     for name in TOKEN_COOKIES + CSRF_COOKIES:
-        assert "Max-Age=0" in headers[name] or "Expires=Thu, 01 Jan 1970" in headers[name]
         assert cookie(browser, name) is None
     # The refresh token is dead even for a client that kept a copy.
     assert refused(browser.post("/users/login/refresh", json={"refresh": refresh}))

@@ -1,17 +1,16 @@
 """The auth endpoints: parse with a schema, call a service, dump with a schema."""
 
 from functools import wraps
-from urllib.parse import urlsplit
 
 from flask import after_this_request, current_app, g, jsonify, request
-from flask_jwt_extended import (
-    decode_token, get_current_user, get_jwt, set_access_cookies, set_refresh_cookies,
-    unset_jwt_cookies, verify_jwt_in_request,
-)
+from flask_jwt_extended import decode_token, get_current_user, get_jwt, verify_jwt_in_request
 from flask_jwt_extended.exceptions import JWTExtendedException
 from jwt import PyJWTError
 
 from luffy.auth import bp, services
+from luffy.auth.responses import (
+    clear_cookies, login_response, no_store, refresh_response, wants_cookies,
+)
 from luffy.auth.schemas import (
     LoginSchema, PasswordChangeSchema, RefreshSchema, UserSchema, VerifySchema,
 )
@@ -19,17 +18,9 @@ from luffy.auth.throttle import failed_refreshes, throttle_passwords
 from luffy.bodies import load_body
 from luffy.errors import APIError
 
-TRUE = ("1", "true", "yes", "on")
 # Schemas hold no per-call state: built once, not per request.
 LOGIN, REFRESH, VERIFY = LoginSchema(), RefreshSchema(), VerifySchema()
 USER, PASSWORD_CHANGE = UserSchema(), PasswordChangeSchema()
-
-
-def no_store(response):
-    """Token answers must not be cached by anything on the way."""
-    response.headers["Cache-Control"] = "no-store"
-    response.headers["Pragma"] = "no-cache"
-    return response
 
 
 def _normalize_bearer():
@@ -58,20 +49,6 @@ def login_required(view):
         return view(*args, **kwargs)
 
     return wrapped
-
-
-def _refuse_cross_site_cookie_login():
-    """Login CSRF: another site's form must not log a browser into someone's account.
-
-    Browsers name the page's origin on every cross-site POST; only this service's own
-    origin and ``CORS_ORIGINS`` may ask for cookies. Clients without ``Origin`` (curl,
-    scripts) are not browsers and carry no ambient cookies to abuse.
-    """
-    origin = request.headers.get("Origin")
-    # The host alone: behind a TLS-terminating proxy the scheme seen here may differ.
-    if origin and urlsplit(origin).netloc != request.host and \
-            origin not in current_app.config["CORS_ORIGINS"]:
-        raise APIError.invalid({"cookies": ["Cookie login is not allowed from this origin."]})
 
 
 def _refresh_token(body):
@@ -107,16 +84,8 @@ def _presented_access_claims():
 def login():
     """Exchange a username, email or mobile and a password for tokens."""
     body = load_body(LOGIN)
-    cookies = body["cookies"] or request.args.get("cookies", "").lower() in TRUE
-    if cookies:
-        _refuse_cross_site_cookie_login()
-    user = services.authenticate(body["username"], body["password"])
-    answer = services.login(user)
-    response = jsonify(answer)
-    if cookies:
-        set_access_cookies(response, answer["token"])
-        set_refresh_cookies(response, answer["refresh"])
-    return no_store(response)
+    cookies = wants_cookies(body)
+    return login_response(services.authenticate(body["username"], body["password"]), cookies)
 
 
 @bp.post("/login/refresh")
@@ -125,12 +94,7 @@ def refresh():
     """A new access token (and, with rotation, a new refresh token)."""
     raw, csrf = _refresh_token(load_body(REFRESH))
     answer = services.refresh(services.decode(raw, "refresh", csrf))
-    response = jsonify(answer)
-    if csrf is not None:  # the client uses cookies: keep them current
-        set_access_cookies(response, answer["access"])
-        if "refresh" in answer:
-            set_refresh_cookies(response, answer["refresh"])
-    return no_store(response)
+    return refresh_response(answer, cookies=csrf is not None)
 
 
 @bp.post("/login/verify")
@@ -146,14 +110,9 @@ def logout():
     raw, csrf = _refresh_token(load_body(REFRESH))
     claims = services.decode(raw, "refresh", csrf)
     # A browser's cookies go even when the token was already dead (a 401 below).
-    after_this_request(_clear_cookies)
+    after_this_request(clear_cookies)
     services.logout(claims, _presented_access_claims())
     return no_store(jsonify({}))
-
-
-def _clear_cookies(response):
-    unset_jwt_cookies(response)
-    return response
 
 
 @bp.get("/me")
@@ -171,6 +130,4 @@ def change_password():
     """Change the password; every session of the account ends."""
     body = load_body(PASSWORD_CHANGE)
     services.change_password(g.user, body["old_password"], body["new_password"])
-    response = jsonify({})
-    unset_jwt_cookies(response)
-    return no_store(response)
+    return no_store(clear_cookies(jsonify({})))
