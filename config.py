@@ -43,8 +43,8 @@ class Config:
     JWT_REFRESH_COOKIE_PATH = "/users/login/refresh"
 
     AUTH_BASIC = True
-    LOGIN_RATE_LIMIT = "10 per minute"
-    REFRESH_RATE_LIMIT = "30 per minute"
+    AUTH_HEADER_TYPES: list = ["Bearer", "JWT"]  # Authorization schemes of an access token
+    LOGIN_RATE_LIMIT = "10 per minute"  # failed password attempts: README, "Throttling"
     TRUSTED_PROXIES = 0  # how many proxies in front of us set X-Forwarded-For
     CORS_ORIGINS: list = []
     MAX_CONTENT_LENGTH = 1024 * 1024
@@ -71,7 +71,6 @@ class TestingConfig(Config):
     SECRET_KEY = "testing-secret-key-0123456789abcdef0123456789abcdef"
     SQLALCHEMY_DATABASE_URI = "sqlite://"
     LOGIN_RATE_LIMIT = "1000 per minute"
-    REFRESH_RATE_LIMIT = "1000 per minute"
     PASSWORD_HASH_MEMORY_COST = 1024  # fast tests; the production cost is tested apart
     PASSWORD_HASH_TIME_COST = 1
 
@@ -98,7 +97,7 @@ DEPLOYMENT_NAMES = {
 }
 
 SECONDS = ("JWT_ACCESS_TOKEN_EXPIRES", "JWT_REFRESH_TOKEN_EXPIRES")
-LISTS = ("JWT_PREVIOUS_SECRET_KEYS", "JWT_PUBLIC_KEY_FILES", "CORS_ORIGINS")
+LISTS = ("JWT_PREVIOUS_SECRET_KEYS", "JWT_PUBLIC_KEY_FILES", "CORS_ORIGINS", "AUTH_HEADER_TYPES")
 
 
 def load(app, name=None, overrides=None):

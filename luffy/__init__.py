@@ -59,6 +59,7 @@ def register_logging(app):
 
 def register_extensions(app, redis_main=None, redis_cart=None):
     """Bind every extension of ``luffy.extensions`` to ``app``."""
+    from luffy import speed  # noqa: F401  (the limiter checks only views that declare a limit)
     from luffy.auth import passwords, tokens
     from luffy.extensions import cors, db, jwt, limiter, redis_clients
 

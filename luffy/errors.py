@@ -74,9 +74,34 @@ class APIError(Exception):
         return cls(401, "token_not_valid", detail)
 
     @classmethod
+    def throttled(cls, wait):
+        """Too many attempts: come back in ``wait`` seconds (``Retry-After``)."""
+        detail = f"Request was throttled. Expected available in {wait} seconds."
+        return cls(429, "throttled", detail, headers={"Retry-After": str(wait)})
+
+    @classmethod
     def service_unavailable(cls, what="database"):
         """A dependency the request cannot do without is down."""
         return cls(503, "service_unavailable", f"The {what} is unavailable; try again shortly.")
+
+
+class PasswordRejected(APIError):
+    """A password was checked and refused; ``account`` is the budget it counts against
+    (``luffy.auth.throttle``)."""
+
+    def __init__(self, account, error):
+        super().__init__(error.status, error.code, error.detail, error.errors, error.headers)
+        self.account = account
+
+    @classmethod
+    def login(cls, account):
+        """Wrong credentials at login or with HTTP Basic: 401 ``authentication_failed``."""
+        return cls(account, APIError.authentication_failed())
+
+    @classmethod
+    def old_password(cls, account):
+        """A wrong old password on a password change: 400 ``invalid``."""
+        return cls(account, APIError.invalid({"old_password": ["Wrong password."]}))
 
 
 def error_response(status, code, detail, errors=None, headers=None, **extra):
@@ -121,8 +146,7 @@ def _throttled(e):
     """
     current = limiter.current_limit
     wait = max(1, int(current.reset_at - time.time())) if current else 60
-    detail = f"Request was throttled. Expected available in {wait} seconds."
-    return error_response(429, "throttled", detail, headers={"Retry-After": str(wait)})
+    return _api_error(APIError.throttled(wait))
 
 
 def _validation_error(e):

@@ -59,12 +59,14 @@ def make_app(migrated, redis_client):
     """Build apps with config ``overrides``; each starts with empty tables."""
     made = []
 
-    def make(**overrides):
+    def make(redis_main=None, **overrides):
+        """``redis_main``: a client of the main Redis other than the tests' own (a dead one)."""
         settings = {"SQLALCHEMY_DATABASE_URI": DATABASE_URL or "sqlite://"}
         if REDIS_URL:
             settings["REDIS_URL"] = REDIS_URL
         settings.update(overrides)
-        app = create_app("testing", settings, redis_main=redis_client, redis_cart=redis_client)
+        app = create_app("testing", settings, redis_main=redis_main or redis_client,
+                         redis_cart=redis_client)
         with app.app_context():
             if DATABASE_URL:
                 db.session.execute(RefreshToken.__table__.delete())

@@ -57,5 +57,7 @@ def test_a_password_change_writes_in_one_transaction(client, auth_headers, state
     answer = client.post("/users/password", headers=auth_headers,
                          json={"old_password": PASSWORD, "new_password": "a brand new password"})
     assert answer.status_code == 200, answer.get_json()
-    assert [word for word, _ in statements] == ["SELECT", "UPDATE", "UPDATE"]
+    # The account, its row locked against a concurrent rotation (its token version read
+    # under the lock), the account's new password and version, its refresh tokens.
+    assert [word for word, _ in statements] == ["SELECT", "SELECT", "UPDATE", "UPDATE"]
     assert {mode for _, mode in statements} == {None}  # not autocommit: all or nothing

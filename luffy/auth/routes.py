@@ -3,18 +3,16 @@
 from functools import wraps
 
 from flask import after_this_request, current_app, g, jsonify, request
-from flask_jwt_extended import decode_token, get_current_user, get_jwt, verify_jwt_in_request
-from flask_jwt_extended.exceptions import JWTExtendedException
-from jwt import PyJWTError
+from flask_jwt_extended import get_current_user, verify_jwt_in_request
 
-from luffy.auth import bp, services
+from luffy.auth import bp, services, tokens
 from luffy.auth.responses import (
     clear_cookies, login_response, no_store, refresh_response, wants_cookies,
 )
 from luffy.auth.schemas import (
     LoginSchema, PasswordChangeSchema, RefreshSchema, UserSchema, VerifySchema,
 )
-from luffy.auth.throttle import failed_refreshes, throttle_passwords
+from luffy.auth.throttle import password_guesses
 from luffy.bodies import load_body
 from luffy.errors import APIError
 
@@ -23,11 +21,22 @@ LOGIN, REFRESH, VERIFY = LoginSchema(), RefreshSchema(), VerifySchema()
 USER, PASSWORD_CHANGE = UserSchema(), PasswordChangeSchema()
 
 
-def _normalize_bearer():
-    """RFC 9110 auth schemes are case-insensitive; flask-jwt-extended wants "Bearer"."""
+def _normalize_scheme():
+    """Take any ``AUTH_HEADER_TYPES`` scheme, in any case (RFC 9110), as flask-jwt-extended's
+    ``Bearer``: the old frontends send ``JWT <access>``."""
     scheme, _, rest = request.headers.get("Authorization", "").strip().partition(" ")
-    if scheme.lower() == "bearer" and scheme != "Bearer":
+    accepted = {name.lower() for name in current_app.config["AUTH_HEADER_TYPES"]}
+    if scheme != "Bearer" and scheme.lower() in accepted:
         request.environ["HTTP_AUTHORIZATION"] = "Bearer " + rest.strip()
+
+
+@password_guesses
+def _basic_user(auth, guard):
+    """The account that HTTP Basic credentials open; guesses are throttled like logins."""
+    username, password = auth.username or "", auth.password or ""
+    if len(username) > 254 or len(password) > 1024:  # the login's limits
+        raise APIError.invalid({"authorization": ["Identifier or password too long."]})
+    return services.authenticate_basic(username, password, guard)
 
 
 def login_required(view):
@@ -37,13 +46,13 @@ def login_required(view):
     def wrapped(*args, **kwargs):
         auth = request.authorization
         if auth is not None and auth.type == "basic" and current_app.config["AUTH_BASIC"]:
-            username, password = auth.username or "", auth.password or ""
-            if len(username) > 254 or len(password) > 1024:  # the login's limits
-                raise APIError.invalid({"authorization": ["Identifier or password too long."]})
-            g.user = services.authenticate_basic(username, password)
+            g.user = _basic_user(auth)
         else:
-            _normalize_bearer()
-            verify_jwt_in_request()
+            _normalize_scheme()
+            try:
+                verify_jwt_in_request()
+            except TypeError:  # a CSRF claim that is not text, compared by the library
+                raise APIError.token_not_valid() from None
             g.user = get_current_user()
         g.user_id = g.user.id
         return view(*args, **kwargs)
@@ -65,35 +74,33 @@ def _refresh_token(body):
 
 
 def _presented_access_claims():
-    """The claims of a valid access token sent with a logout (header or cookie), if any."""
-    _normalize_bearer()
+    """The claims of a good access token sent with a logout (header or cookie), if any."""
+    _normalize_scheme()
+    auth = request.authorization
+    raw = auth.token if auth is not None and auth.type == "bearer" else \
+        request.cookies.get(current_app.config["JWT_ACCESS_COOKIE_NAME"])
     try:
-        verify_jwt_in_request(optional=True, locations=["headers"])
-        claims = get_jwt()
-        access_cookie = request.cookies.get(current_app.config["JWT_ACCESS_COOKIE_NAME"])
-        if not claims and access_cookie:
-            # A browser's access cookie rides along; the logout itself passed the CSRF check.
-            claims = decode_token(access_cookie)
-    except (JWTExtendedException, PyJWTError):  # a bad access token does not stop a logout
+        # A browser's access cookie rides along; the logout itself passed the CSRF check.
+        return tokens.decode(raw, "access") if raw else None
+    except APIError:  # a bad access token does not stop a logout
         return None
-    return claims if claims and claims.get("token_type") == "access" else None
 
 
 @bp.post("/login")  # also answers /login/ (strict_slashes is off)
-@throttle_passwords
-def login():
+@password_guesses
+def login(guard):
     """Exchange a username, email or mobile and a password for tokens."""
     body = load_body(LOGIN)
     cookies = wants_cookies(body)
-    return login_response(services.authenticate(body["username"], body["password"]), cookies)
+    user = services.authenticate(body["username"], body["password"], guard)
+    return login_response(user, cookies)
 
 
 @bp.post("/login/refresh")
-@failed_refreshes
 def refresh():
     """A new access token (and, with rotation, a new refresh token)."""
     raw, csrf = _refresh_token(load_body(REFRESH))
-    answer = services.refresh(services.decode(raw, "refresh", csrf))
+    answer = services.refresh(tokens.decode(raw, "refresh", csrf))
     return refresh_response(answer, cookies=csrf is not None)
 
 
@@ -108,7 +115,7 @@ def verify():
 def logout():
     """Kill the refresh token (and its family); clear the cookies."""
     raw, csrf = _refresh_token(load_body(REFRESH))
-    claims = services.decode(raw, "refresh", csrf)
+    claims = tokens.decode(raw, "refresh", csrf)
     # A browser's cookies go even when the token was already dead (a 401 below).
     after_this_request(clear_cookies)
     services.logout(claims, _presented_access_claims())
@@ -116,7 +123,6 @@ def logout():
 
 
 @bp.get("/me")
-@throttle_passwords
 @login_required
 def me():
     """The profile of the authenticated account."""
@@ -124,10 +130,10 @@ def me():
 
 
 @bp.post("/password")
-@throttle_passwords
+@password_guesses
 @login_required
-def change_password():
+def change_password(guard):
     """Change the password; every session of the account ends."""
     body = load_body(PASSWORD_CHANGE)
-    services.change_password(g.user, body["old_password"], body["new_password"])
+    services.change_password(g.user, body["old_password"], body["new_password"], guard)
     return no_store(clear_cookies(jsonify({})))

@@ -6,54 +6,53 @@ from datetime import timedelta
 
 import redis
 from flask import current_app, g
-from flask_jwt_extended import create_access_token, create_refresh_token, decode_token
+from flask_jwt_extended import create_access_token, create_refresh_token
 from sqlalchemy import exists, func, or_, select, update
 
-from luffy.auth import passwords
+from luffy.auth import passwords, tokens
 from luffy.auth.models import RefreshToken, User, utcnow
+from luffy.auth.throttle import account_key
 from luffy.auth.tokens import access_token_revoked, denied_key, version_key
-from luffy.errors import APIError
+from luffy.errors import APIError, PasswordRejected
 from luffy.extensions import db, read_without_transaction, redis_clients
 
 log = logging.getLogger(__name__)
 
 
-def authenticate(identifier, password):
-    """The active account that ``identifier`` names and ``password`` opens, or 401.
+def authenticate(identifier, password, guard):
+    """The active account that ``identifier`` names and ``password`` opens.
 
-    Every failure costs one argon2id check and gives the same answer, so neither the
-    words nor the timing tell an unknown account from a wrong password.
+    ``guard`` (:class:`luffy.auth.throttle.PasswordGuard`) may refuse the attempt (429)
+    before the password is checked; a refused password raises
+    :class:`~luffy.errors.PasswordRejected`. Every failure costs one argon2id check and
+    gives the same answer, so neither the words nor the timing tell an unknown account
+    from a wrong password.
     """
     # No identifier holds a NUL, and PostgreSQL refuses one even in a query.
     users = [] if "\x00" in identifier else db.session.scalars(User.identified_by(identifier)).all()
     users = [user for user in users if user.identified_as(identifier)]
-    if len(users) != 1:
-        if users:
-            log.error("login identifier matches %d accounts", len(users))
+    if len(users) > 1:
+        log.error("login identifier matches %d accounts", len(users))
+    user = users[0] if len(users) == 1 else None
+    account = account_key(user, identifier)
+    guard.admit(account)
+    if user is None:
         passwords.burn_time(password)
-        return _reject()
-    user = users[0]
+        raise PasswordRejected.login(account)
+    g.user_id = user.id  # for the logs
     ok, outdated = user.check_password(password)
     if not ok or not user.is_active:
-        return _reject(user)
+        raise PasswordRejected.login(account)
     if outdated:  # only now, so that a refused inactive account costs no extra hash
         user.set_password(password)
-    g.user_id = user.id
     return user  # a re-hashed password is saved by the caller's commit
 
 
-def authenticate_basic(identifier, password):
+def authenticate_basic(identifier, password, guard):
     """:func:`authenticate` for HTTP Basic: keeps a re-hashed password."""
-    user = authenticate(identifier, password)
+    user = authenticate(identifier, password, guard)
     db.session.commit()
     return user
-
-
-def _reject(user=None):
-    g.credentials_rejected = True  # counted by the login throttle
-    if user is not None:
-        g.user_id = user.id
-    raise APIError.authentication_failed()
 
 
 def cart_total(user_id):
@@ -87,24 +86,23 @@ def login(user):
     return {**tokens, "cart_total": cart_total(user.id)}
 
 
-def decode(raw, token_type, csrf=None):
-    """The claims of ``raw`` if it is a well-signed, unexpired token of ``token_type``."""
-    claims = decode_token(raw, csrf_value=csrf)
-    if claims.get("token_type") != token_type or claims.get("type") != token_type:
-        raise APIError.token_not_valid()
-    return claims
+def _refresh_row(claims, lock=False):
+    """The stored refresh token and its account, or 401 when either is gone or dead.
 
-
-def _refresh_row(claims):
-    """The stored refresh token and its account, or 401 when either is gone or dead."""
+    With ``lock`` the account's row is locked first, until the transaction ends:
+    rotation, logout and ending every session all take that lock before they touch
+    refresh tokens, so none of them acts on a family that another is changing, and in
+    one order, so they cannot deadlock (PostgreSQL, MySQL; SQLite has one writer).
+    """
+    if lock:
+        _lock_account(claims["user_id"])
     found = db.session.execute(
-        select(RefreshToken, User).join(User).where(RefreshToken.jti == claims["jti"])
-    ).first()
+        select(RefreshToken, User).join(User).where(RefreshToken.jti == claims["jti"])).first()
     if found is None:
         raise APIError.token_not_valid()
     row, user = found
     g.user_id = user.id  # for the logs
-    if row.revoked_at is not None or not user.is_active:
+    if row.user_id != claims["user_id"] or row.revoked_at is not None or not user.is_active:
         raise APIError.token_not_valid()
     if row.used_at is not None and current_app.config["JWT_BLACKLIST_AFTER_ROTATION"]:
         _reuse_detected(row)
@@ -122,11 +120,12 @@ def _reuse_detected(row):
 def refresh(claims):
     """A new access token (and with rotation a new refresh token) for refresh ``claims``."""
     config = current_app.config
-    if not config["JWT_ROTATE_REFRESH_TOKENS"]:
+    rotate = config["JWT_ROTATE_REFRESH_TOKENS"]
+    if not rotate:
         read_without_transaction()  # one read (a reused token's revocation: one write)
-    row, user = _refresh_row(claims)
+    row, user = _refresh_row(claims, lock=rotate)
     answer = {"access": issue_access(user)}
-    if not config["JWT_ROTATE_REFRESH_TOKENS"]:
+    if not rotate:
         return answer
     if config["JWT_BLACKLIST_AFTER_ROTATION"]:
         # Single use, atomically: of N concurrent refreshes one UPDATE matches the row.
@@ -146,11 +145,11 @@ def refresh(claims):
 
 def verify(raw):
     """Accept a live access or refresh token, or raise 401."""
-    claims = decode_token(raw)
-    if claims.get("token_type") == "refresh" and claims.get("type") == "refresh":
+    claims = tokens.decode(raw)
+    if claims["token_type"] == "refresh":
         read_without_transaction()
         _refresh_row(claims)
-    elif claims.get("token_type") != "access" or access_token_revoked(claims):
+    elif access_token_revoked(claims):
         raise APIError.token_not_valid()
 
 
@@ -165,7 +164,7 @@ def revoke_family(family):
 
 def logout(claims, access_claims=None):
     """Kill the refresh token's family, and put a presented access token on the denylist."""
-    row, _user = _refresh_row(claims)
+    row, _user = _refresh_row(claims, lock=True)
     revoke_family(row.family)
     db.session.commit()
     if access_claims and access_claims["user_id"] == row.user_id:
@@ -176,9 +175,16 @@ def logout(claims, access_claims=None):
             log.warning("could not deny access token at logout: %s", e.__class__.__name__)
 
 
+def _lock_account(user_id):
+    """Lock the account's row for this transaction; its current token version."""
+    with db.session.no_autoflush:  # pending changes (a new password) go out later, in one UPDATE
+        return db.session.execute(
+            select(User.token_version).where(User.id == user_id).with_for_update()).scalar()
+
+
 def end_sessions(user):
     """Every refresh token of ``user`` dies and every access token issued so far stops."""
-    user.token_version += 1
+    user.token_version = _lock_account(user.id) + 1  # read afresh under the lock
     db.session.execute(
         update(RefreshToken)
         .where(RefreshToken.user_id == user.id, RefreshToken.revoked_at.is_(None))
@@ -193,11 +199,13 @@ def end_sessions(user):
         log.warning("could not publish token version of user %s: %s", user.id, e.__class__.__name__)
 
 
-def change_password(user, old_password, new_password):
-    """Change the password after checking the old one; ends every session."""
+def change_password(user, old_password, new_password, guard):
+    """Change the password after checking the old one (``guard`` may refuse the
+    attempt); ends every session."""
+    account = account_key(user)
+    guard.admit(account)
     if not user.check_password(old_password)[0]:
-        g.credentials_rejected = True
-        raise APIError.invalid({"old_password": ["Wrong password."]})
+        raise PasswordRejected.old_password(account)
     user.set_password(new_password)
     end_sessions(user)
 

@@ -1,85 +1,136 @@
-"""Throttling of password guesses (login and HTTP Basic) and of failed refreshes.
+"""Throttling of password guesses, per client address and per account.
 
-Flask-Limiter counts only failed attempts (``g.credentials_rejected``), per
-identifier and per client address, in the shared Redis so that the limits hold
-across workers and instances; it falls back to process memory while Redis is down.
+The policy (README, "Throttling"), with ``N`` failures a window from ``LOGIN_RATE_LIMIT``:
+
+- an address that has failed ``N`` times in a window is refused, whatever it tries;
+- an account has one budget, whichever identifier names it (an unknown identifier
+  counts under its normalised form, so that existence does not show). Once it has
+  failed ``N`` times, every address that has failed against it in the window is
+  refused; an address that has not still gets in with the right password, until the
+  account's failures reach ``OWNER_LOCKOUT_FACTOR`` x ``N``, when every address is
+  refused for the rest of the window.
+
+The views that take a password are marked with :func:`password_guesses`, which hands
+them a :class:`PasswordGuard`. The service asks the guard to :meth:`~PasswordGuard.admit`
+an attempt once it knows the account, before it checks the password, and reports a
+refused password by raising :class:`~luffy.errors.PasswordRejected`, which the
+decorator counts. Counts are fixed windows in the main Redis, shared by every worker
+and instance; while that Redis cannot be reached they live in this process's memory.
 """
 
 import hashlib
+import logging
+import time
+import unicodedata
+from functools import wraps
 
-from flask import current_app, g, request
+import redis
+from flask import current_app
+from limits import parse
 
-from luffy.extensions import client_address, limiter
+from luffy.errors import APIError, PasswordRejected
+from luffy.extensions import client_address, redis_clients
 
+log = logging.getLogger(__name__)
 
-def attempted_identifier():
-    """The identifier a password was offered for, hashed and case-folded."""
-    auth = request.authorization
-    if auth is not None and auth.type == "basic":
-        identifier = auth.username
-    else:
-        body = request.get_json(silent=True) if request.is_json else request.form
-        identifier = body.get("username") if isinstance(body, dict) else None
-    identifier = identifier if isinstance(identifier, str) else ""
-    return hashlib.sha256(identifier.lower().encode()).hexdigest()[:32]
-
-
-def _basic():
-    auth = request.authorization
-    return auth is not None and auth.type == "basic"
+OWNER_LOCKOUT_FACTOR = 20  # account failures (x the limit) past which even the owner waits
 
 
-def no_identifier_offered():
-    """Only login and HTTP Basic name an identifier with the password they offer."""
-    return request.endpoint != "auth.login" and not _basic()
+def account_key(user=None, identifier=""):
+    """The budget a login counts against: the account's id, else the normalised identifier."""
+    if user is not None:
+        return f"id:{user.id}"
+    folded = unicodedata.normalize("NFKC", identifier).casefold()
+    return "name:" + hashlib.sha256(folded.encode()).hexdigest()[:32]
 
 
-def not_a_password_attempt():
-    """Bearer and cookie requests are throttled here only when they offer a password
-    (the old one, to ``/users/password``): a stolen token must not buy guesses."""
-    return request.endpoint not in ("auth.login", "auth.change_password") and not _basic()
+class Counters:
+    """Failure counts in fixed windows: in Redis, or in process memory while it is down."""
+
+    def __init__(self, limit):
+        item = parse(limit)
+        self.limit, self.window = item.amount, item.get_expiry()
+        self._memory = None
+
+    def _keys(self, account, address, now):
+        index = int(now // self.window)
+        return (f"luffy:fail:addr:{address}:{index}", f"luffy:fail:acct:{account}:{index}",
+                f"luffy:fail:pair:{account}:{address}:{index}")
+
+    def _run(self, work):
+        """Run ``work(client)`` on Redis; on a Redis error, on the in-memory fallback."""
+        try:
+            return work(redis_clients.main)
+        except redis.RedisError as e:
+            log.warning("throttle counters unavailable, counting in memory: %s", e.__class__.__name__)
+            if self._memory is None:
+                import fakeredis  # the fallback store, only built once Redis has failed
+
+                self._memory = fakeredis.FakeRedis(server=fakeredis.FakeServer(),
+                                                   decode_responses=True)
+            return work(self._memory)
+
+    def read(self, account, address, now):
+        """``(address failures, account failures, this address's failures on the account)``."""
+        keys = self._keys(account, address, now)
+        return tuple(int(v or 0) for v in self._run(lambda client: client.mget(keys)))
+
+    def add(self, account, address, now):
+        """Count one failure of ``address`` against ``account``."""
+        keys = self._keys(account, address, now)
+
+        def count(client):
+            pipe = client.pipeline(transaction=False)
+            for key in keys:
+                pipe.incr(key)
+                pipe.expire(key, self.window)
+            pipe.execute()
+
+        self._run(count)
+
+    def wait(self, now):
+        """Seconds until the current window ends."""
+        return max(1, int(self.window - now % self.window))
 
 
-def credentials_rejected(_response):
-    """Deduct only when a password was checked and refused."""
-    return g.get("credentials_rejected", False)
+def counters():
+    """The app's :class:`Counters`, built on first use from ``LOGIN_RATE_LIMIT``."""
+    extensions = current_app.extensions
+    if "luffy_throttle" not in extensions:
+        extensions["luffy_throttle"] = Counters(current_app.config["LOGIN_RATE_LIMIT"])
+    return extensions["luffy_throttle"]
 
 
-def _login_limit():
-    return current_app.config["LOGIN_RATE_LIMIT"]
+class PasswordGuard:
+    """The throttle's side of one request that may check a password."""
+
+    def __init__(self, address):
+        self.address = address
+
+    def admit(self, account):
+        """Raise 429 ``throttled`` if this address may not try a password on ``account`` now."""
+        store, now = counters(), time.time()
+        by_address, by_account, by_pair = store.read(account, self.address, now)
+        if by_address >= store.limit or by_account >= OWNER_LOCKOUT_FACTOR * store.limit or \
+                (by_account >= store.limit and by_pair > 0):
+            raise APIError.throttled(store.wait(now))
+
+    def rejected(self, account):
+        """Count a refused password of this address against ``account``."""
+        counters().add(account, self.address, time.time())
 
 
-def _refresh_limit():
-    return current_app.config["REFRESH_RATE_LIMIT"]
+def password_guesses(view):
+    """Mark ``view`` as taking passwords: it gets a ``guard`` argument to hand to the
+    service, and every :class:`PasswordRejected` it raises is counted."""
 
+    @wraps(view)
+    def guarded(*args, **kwargs):
+        guard = PasswordGuard(client_address())
+        try:
+            return view(*args, guard=guard, **kwargs)
+        except PasswordRejected as e:
+            guard.rejected(e.account)
+            raise
 
-def _refresh_failed(response):
-    return response.status_code == 401
-
-
-password_guesses = [
-    limiter.shared_limit(_login_limit, scope="login-identifier", key_func=attempted_identifier,
-                         exempt_when=no_identifier_offered, deduct_when=credentials_rejected),
-    limiter.shared_limit(_login_limit, scope="login-address", key_func=client_address,
-                         exempt_when=not_a_password_attempt, deduct_when=credentials_rejected),
-]
-failed_refreshes = limiter.limit(_refresh_limit, key_func=client_address,
-                                 deduct_when=_refresh_failed)
-
-
-LIMITED_ENDPOINTS = ("auth.login", "auth.change_password", "auth.refresh")
-
-
-def throttle_passwords(view):
-    """Apply both password-guess limits to ``view``."""
-    for limit in password_guesses:
-        view = limit(view)
-    return view
-
-
-@limiter.request_filter
-def nothing_to_count():
-    """Spare the limiter's per-request work where none of the limits above can apply:
-    verify, ``/users/me`` with a token, the operator endpoints (Flask-Limiter otherwise
-    resolves every limit of the app on each request)."""
-    return request.endpoint not in LIMITED_ENDPOINTS and not _basic()
+    return guarded
