@@ -203,3 +203,21 @@ def test_basic_with_over_long_credentials_is_invalid(client, auth, user):
     for headers in (auth.basic("a" * 255, PASSWORD), auth.basic("alice", "p" * 1025)):
         response = client.get("/users/me", headers=headers)
         assert response.status_code == 400 and response.get_json()["code"] == "invalid"
+
+
+@pytest.mark.parametrize("scheme", ["Bearer", "bearer", "JWT", "jwt", "BEARER"])
+def test_access_token_under_every_accepted_scheme(client, auth, user, scheme):
+    access = auth.tokens()["token"]
+    response = client.get("/users/me", headers={"Authorization": f"{scheme} {access}"})
+    assert response.status_code == 200, response.get_json()
+
+
+def test_a_scheme_not_in_auth_header_types_is_refused(make_app):
+    app = make_app(AUTH_HEADER_TYPES=["Bearer"])
+    add_user(app)
+    client = app.test_client()
+    access = AuthActions(client).tokens()["token"]
+    for scheme in ("JWT", "Token"):
+        response = client.get("/users/me", headers={"Authorization": f"{scheme} {access}"})
+        assert response.status_code == 401 and response.get_json()["code"] == "not_authenticated"
+    assert client.get("/users/me", headers={"Authorization": f"bearer {access}"}).status_code == 200
