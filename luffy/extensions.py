@@ -86,6 +86,7 @@ def end_transaction(_exc=None):
     """
     if not db.session.registry.has():
         return  # this request never used the database
+    db.session.expunge_all()  # objects leave as close() leaves them: loaded, not expired
     try:
         db.session.rollback()
     except SQLAlchemyError as e:
