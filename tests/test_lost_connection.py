@@ -29,7 +29,8 @@ def end_backend(backend_id):
     """End the server session ``backend_id`` from another connection; wait until it is gone."""
     url = DATABASE_URL.replace("postgresql://", "postgresql+psycopg://", 1).replace(
         "mysql://", "mysql+pymysql://", 1)
-    engine = create_engine(url, poolclass=NullPool)
+    # Autocommit: PostgreSQL keeps one snapshot of pg_stat_activity per transaction.
+    engine = create_engine(url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
     try:
         with engine.connect() as other:
             if POSTGRES:
