@@ -164,7 +164,9 @@ def _database_error(e):
 
 
 def _redis_error(e):
-    log.error("redis unavailable: %s", e.__class__.__name__)
+    # Every Redis call that can do without Redis catches its own errors: the traceback
+    # names the one that did not.
+    log.error("redis unavailable: %s", e.__class__.__name__, exc_info=e)
     return _api_error(APIError.service_unavailable("cache"))
 
 

@@ -10,10 +10,10 @@ from flask import current_app, request
 from flask_cors import CORS
 from flask_jwt_extended import JWTManager
 from flask_limiter import Limiter
-from flask_sqlalchemy import SQLAlchemy
+import flask_sqlalchemy
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.pool import Pool
 
@@ -71,6 +71,41 @@ def read_without_transaction():
     """
     if db.engine.dialect.name == "postgresql":
         db.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+
+
+def end_transaction(_exc=None):
+    """Roll back what the request left open; a connection the server closed is logged only.
+
+    Flask-SQLAlchemy ends each request with ``session.remove()``, whose rollback runs
+    after the answer is made and outside Flask's error handling: on a connection the
+    server closed meanwhile (a restart, an ended backend) its error would escape to
+    gunicorn, which answers its HTML error page. ``Session.rollback()`` releases the
+    connection even when the rollback fails (SQLAlchemy invalidates a connection that
+    died, and the pool with it), so ``remove()`` then finds nothing left to do. The
+    answer stands: what the request had not committed is gone either way.
+    """
+    if not db.session.registry.has():
+        return  # this request never used the database
+    db.session.expunge_all()  # objects leave as close() leaves them: loaded, not expired
+    try:
+        db.session.rollback()
+    except SQLAlchemyError as e:
+        if isinstance(e, DBAPIError) and e.connection_invalidated:
+            log.warning("database connection lost at the end of a request: %s",
+                        e.orig.__class__.__name__)
+        else:
+            log.error("rollback at the end of a request failed", exc_info=e)
+
+
+class SQLAlchemy(flask_sqlalchemy.SQLAlchemy):
+    """Flask-SQLAlchemy, whose end of request survives a connection the server closed."""
+
+    def init_app(self, app):
+        """Flask-SQLAlchemy's setup, then :func:`end_transaction` at each context's end."""
+        super().init_app(app)
+        # Flask runs teardown functions in reverse order of registration: this one runs
+        # before Flask-SQLAlchemy's own ``session.remove()``.
+        app.teardown_appcontext(end_transaction)
 
 
 # A request is one unit of work: attributes need no reload from the database after a

@@ -4,7 +4,9 @@ Every record made under the ``luffy`` logger during a request carries the reques
 (a sane incoming ``X-Request-ID``, else a new one, echoed in the answer), the user id
 once a service has set ``g.user_id``, the method and the path. Each failed request
 (and, at DEBUG, every request) ends with one line with its status and duration; each
-login attempt ends with one line with its outcome. Bodies are never logged, and anything shaped like a JWT is masked.
+login attempt ends with one line with its outcome (``success``, ``failure``: a refused
+password, ``throttled``, ``unavailable``: an outage, ``invalid`` or ``error``). Bodies
+are never logged, and anything shaped like a JWT is masked.
 """
 
 import json
@@ -89,6 +91,18 @@ def request_id():
     return incoming if REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
 
 
+LOGIN_OUTCOMES = {200: "success", 401: "failure", 429: "throttled", 503: "unavailable"}
+
+
+def login_outcome(status):
+    """What a login's answer says happened: only a 401 is a refused password.
+
+    An outage (503) or a server error is not counted as a failure, so that an outage
+    does not look like a burst of password guessing; neither is a malformed request.
+    """
+    return LOGIN_OUTCOMES.get(status, "error" if status >= 500 else "invalid")
+
+
 def _begin():
     g.request_id = request_id()
     g.request_started = time.perf_counter()
@@ -103,9 +117,10 @@ def _end(response):
     fields = {"status": response.status_code,
               "duration_ms": round((time.perf_counter() - started) * 1000, 1) if started else None}
     if request.endpoint == "auth.login":
-        outcome = {200: "success", 429: "throttled"}.get(response.status_code, "failure")
-        log.log(logging.INFO if outcome == "success" else logging.WARNING, "login %s", outcome,
-                extra={**fields, "event": "login", "outcome": outcome})
+        outcome = login_outcome(response.status_code)
+        level = (logging.INFO if outcome == "success"
+                 else logging.ERROR if response.status_code >= 500 else logging.WARNING)
+        log.log(level, "login %s", outcome, extra={**fields, "event": "login", "outcome": outcome})
     else:
         # gunicorn's access log already has every request with its id; the app adds a
         # line of its own for failures (who failed, and how), and for all at DEBUG.

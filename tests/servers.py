@@ -46,7 +46,8 @@ class Server:
     def __init__(self, env, workers=1, port=None, args=()):
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.log = open(ROOT / ".pytest_cache" / f"gunicorn-{self.port}.log", "w") \
+        self.log_path = ROOT / ".pytest_cache" / f"gunicorn-{self.port}.log"
+        self.log = open(self.log_path, "w") \
             if (ROOT / ".pytest_cache").is_dir() else subprocess.DEVNULL
         self.process = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "wsgi:app", "-b", f"127.0.0.1:{self.port}",

@@ -116,3 +116,31 @@ def test_no_password_or_token_in_logs(make_app, log_json, capsys, caplog):
     for secret in (PASSWORD, tokens["token"], tokens["refresh"], refreshed["access"],
                    refreshed["refresh"]):
         assert secret not in err and secret not in messages
+
+
+def login_lines(err):
+    return [line for line in json_lines(err) if line.get("event") == "login"]
+
+
+def test_login_during_a_database_outage_is_logged_as_an_outage(capsys):
+    """An outage must not look like a burst of password guessing."""
+    import fakeredis
+
+    from luffy import create_app
+    from tests.servers import free_port
+
+    nobody_listens = f"postgresql://postgres@127.0.0.1:{free_port()}/luffy"
+    app = create_app("testing", {"SQLALCHEMY_DATABASE_URI": nobody_listens, "LOG_JSON": True},
+                     redis_main=fakeredis.FakeRedis(decode_responses=True))
+    response = app.test_client().post("/users/login/", json={"username": "alice", "password": "x"})
+    assert response.status_code == 503 and response.get_json()["code"] == "service_unavailable"
+    (line,) = login_lines(capsys.readouterr().err)
+    assert line["outcome"] == "unavailable" and line["status"] == 503
+    assert line["level"] == "ERROR" and line["message"] == "login unavailable"
+
+
+def test_malformed_login_is_not_a_failed_password(json_app, capsys):
+    client = json_app.test_client()
+    assert client.post("/users/login/", json={"username": "alice"}).status_code == 400
+    assert client.post("/users/login/", data="[", content_type="application/json").status_code == 400
+    assert [line["outcome"] for line in login_lines(capsys.readouterr().err)] == ["invalid", "invalid"]

@@ -7,6 +7,7 @@ and is destroyed with it. As root, PostgreSQL runs as the ``postgres`` user.
 import glob
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -100,7 +101,26 @@ class Redis:
             self.process.wait(timeout=15)
         _wait_for_port(self.port, up=False)
 
-    destroy = stop
+    def kill(self):
+        """SIGKILL it, as a crash would; everything it held is gone."""
+        if self.process and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=15)
+        _wait_for_port(self.port, up=False)
+
+    def freeze(self):
+        """SIGSTOP it: the kernel still takes connections, nothing answers them."""
+        self.process.send_signal(signal.SIGSTOP)
+
+    def thaw(self):
+        """SIGCONT it: it answers again, with everything it held."""
+        self.process.send_signal(signal.SIGCONT)
+
+    def destroy(self):
+        """Stop it, frozen or not."""
+        if self.process and self.process.poll() is None:
+            self.thaw()
+        self.stop()
 
 
 def available():
