@@ -17,7 +17,7 @@ import time
 import uuid
 from datetime import datetime, timezone
 
-from flask import g, has_request_context, request
+from flask import current_app, g, has_request_context, request
 
 REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 JWT = re.compile(r"eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
@@ -116,7 +116,8 @@ def _end(response):
     started = g.get("request_started")
     fields = {"status": response.status_code,
               "duration_ms": round((time.perf_counter() - started) * 1000, 1) if started else None}
-    if request.endpoint == "auth.login":
+    view = current_app.view_functions.get(request.endpoint)
+    if getattr(view, LOGIN_EVENT, False):
         outcome = login_outcome(response.status_code)
         level = (logging.INFO if outcome == "success"
                  else logging.ERROR if response.status_code >= 500 else logging.WARNING)
@@ -128,6 +129,15 @@ def _end(response):
         if log.isEnabledFor(level):
             log.log(level, "request", extra=fields)
     return response
+
+
+LOGIN_EVENT = "luffy_login_event"
+
+
+def login_event(view):
+    """Mark ``view`` as a login: each of its answers is logged with its outcome."""
+    setattr(view, LOGIN_EVENT, True)
+    return view
 
 
 def register_logging(app):

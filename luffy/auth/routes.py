@@ -15,6 +15,7 @@ from luffy.auth.schemas import (
 from luffy.auth.throttle import password_guesses
 from luffy.bodies import load_body
 from luffy.errors import APIError
+from luffy.logs import login_event
 
 # Schemas hold no per-call state: built once, not per request.
 LOGIN, REFRESH, VERIFY = LoginSchema(), RefreshSchema(), VerifySchema()
@@ -87,6 +88,7 @@ def _presented_access_claims():
 
 
 @bp.post("/login")  # also answers /login/ (strict_slashes is off)
+@login_event
 @password_guesses
 def login(guard):
     """Exchange a username, email or mobile and a password for tokens."""
