@@ -59,7 +59,7 @@ def register_logging(app):
 
 def register_extensions(app, redis_main=None, redis_cart=None):
     """Bind every extension of ``luffy.extensions`` to ``app``."""
-    from luffy import speed  # noqa: F401  (the limiter checks only views that declare a limit)
+    from luffy import speed
     from luffy.auth import passwords, tokens
     from luffy.extensions import cors, db, jwt, limiter, redis_clients
 
@@ -72,6 +72,7 @@ def register_extensions(app, redis_main=None, redis_cart=None):
     jwt.init_app(app)
     tokens.init_app(app, jwt)
     passwords.init_app(app)
+    speed.init_app(app)  # after the hasher: see luffy/speed.py
     redis_clients.init_app(app, redis_main, redis_cart)
     limiter.init_app(app)
     cors.init_app(app, origins=app.config["CORS_ORIGINS"], supports_credentials=True,

@@ -1,7 +1,6 @@
 """The extensions, created unbound here and bound to the app in the factory."""
 
 import logging
-import select
 
 import redis
 from redis.backoff import NoBackoff
@@ -13,9 +12,8 @@ from flask_limiter import Limiter
 import flask_sqlalchemy
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import DBAPIError, DisconnectionError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase
-from sqlalchemy.pool import Pool
 
 log = logging.getLogger(__name__)
 
@@ -37,40 +35,6 @@ def _mysql_query_timeouts(dbapi_connection, _record):
     """Lengthen PyMySQL's timeouts after the handshake, which ran under the connect timeout."""
     if type(dbapi_connection).__module__ == "pymysql.connections":  # without importing PyMySQL
         dbapi_connection._read_timeout = dbapi_connection._write_timeout = MYSQL_QUERY_TIMEOUT
-
-
-@event.listens_for(Pool, "checkout")
-def _replace_connections_the_server_closed(dbapi_connection, _record, _proxy):
-    """SQLAlchemy's pessimistic disconnect check, for PostgreSQL without a round trip.
-
-    An idle PostgreSQL connection receives nothing unless the server ends it (a restart,
-    a terminated backend): then its socket is readable, with the notice or the EOF.
-    ``DisconnectionError`` makes the pool replace the connection, so the first request
-    after a database restart succeeds. Other drivers (no ``fileno``) keep
-    ``pool_pre_ping`` (``config.py``), which costs a ``SELECT 1`` per checkout.
-    """
-    fileno = getattr(dbapi_connection, "fileno", None)
-    if fileno is None:
-        return
-    try:
-        poll = select.poll()
-        poll.register(fileno(), select.POLLIN)
-        closed = bool(poll.poll(0))
-    except Exception as e:  # a connection closed on our side has no socket left
-        raise DisconnectionError(str(e)) from e
-    if closed:
-        raise DisconnectionError("the server closed the connection")
-
-
-def read_without_transaction():
-    """Run this request's queries in autocommit: no ``BEGIN``/``ROLLBACK`` round trips.
-
-    For requests that read, or write a single statement; it must come before the
-    session's first query. PostgreSQL only: there autocommit is a client-side switch,
-    while PyMySQL would spend a ``SET autocommit`` round trip each way.
-    """
-    if db.engine.dialect.name == "postgresql":
-        db.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
 
 
 def end_transaction(_exc=None):

@@ -5,8 +5,6 @@ hash, so accounts migrate on their next login.
 """
 
 import base64
-import ctypes
-import ctypes.util
 import hashlib
 import hmac
 
@@ -18,27 +16,6 @@ from werkzeug.security import check_password_hash
 DJANGO_PBKDF2 = "pbkdf2_sha256$"
 
 
-def _reuse_hash_memory():
-    """Let every argon2 check reuse one heap block instead of faulting in fresh pages.
-
-    Each check allocates ``memory_cost`` KiB (19 MiB). By default glibc serves blocks
-    that large with a fresh mmap, whose pages the kernel must fault in and zero on every
-    check (50% slower here), and then raises its threshold so that each thread's arena
-    keeps a freed block (a gthread worker held one per thread: 173 MB). One arena, a
-    fixed mmap threshold and a high trim threshold keep the blocks in one heap, where a
-    freed block serves the next check on any thread: a worker holds as many blocks as
-    it has run checks at once, and a check costs what it costs the floor
-    (bench/PROFILE.md). glibc only; other C libraries keep their defaults.
-    """
-    libc_name = ctypes.util.find_library("c")
-    if libc_name and "libc.so" in libc_name:
-        libc = ctypes.CDLL(libc_name)
-        M_TRIM_THRESHOLD, M_MMAP_THRESHOLD, M_ARENA_MAX = -1, -3, -8
-        libc.mallopt(M_ARENA_MAX, 1)
-        libc.mallopt(M_MMAP_THRESHOLD, 32 * 1024 * 1024)  # glibc's maximum
-        libc.mallopt(M_TRIM_THRESHOLD, 64 * 1024 * 1024)
-
-
 def init_app(app):
     """Build the app's argon2id hasher at start-up, before any worker thread allocates."""
     config = app.config
@@ -48,11 +25,8 @@ def init_app(app):
         parallelism=config["PASSWORD_HASH_PARALLELISM"],
         type=Type.ID,
     )
-    # Checked against unknown accounts so that they cost what a real check costs. Hashed
-    # before the malloc settings, so that its block goes back: a worker that never sees
-    # a login keeps none.
+    # Checked against unknown accounts so that they cost what a real check costs.
     app.extensions["luffy_hasher"] = (ph, ph.hash("luffy timing equaliser"))
-    _reuse_hash_memory()
 
 
 def hasher():

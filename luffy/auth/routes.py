@@ -3,7 +3,6 @@
 from functools import wraps
 
 from flask import after_this_request, current_app, g, jsonify, request
-from flask_jwt_extended import get_current_user, verify_jwt_in_request
 
 from luffy.auth import bp, services, tokens
 from luffy.auth.responses import (
@@ -16,19 +15,41 @@ from luffy.auth.throttle import password_guesses
 from luffy.bodies import load_body
 from luffy.errors import APIError
 from luffy.logs import login_event
+from luffy.speed import autocommit
 
 # Schemas hold no per-call state: built once, not per request.
 LOGIN, REFRESH, VERIFY = LoginSchema(), RefreshSchema(), VerifySchema()
 USER, PASSWORD_CHANGE = UserSchema(), PasswordChangeSchema()
 
 
-def _normalize_scheme():
-    """Take any ``AUTH_HEADER_TYPES`` scheme, in any case (RFC 9110), as flask-jwt-extended's
-    ``Bearer``: the old frontends send ``JWT <access>``."""
-    scheme, _, rest = request.headers.get("Authorization", "").strip().partition(" ")
-    accepted = {name.lower() for name in current_app.config["AUTH_HEADER_TYPES"]}
-    if scheme != "Bearer" and scheme.lower() in accepted:
-        request.environ["HTTP_AUTHORIZATION"] = "Bearer " + rest.strip()
+def _access_token():
+    """The request's access token and the CSRF value it must carry: ``Authorization``
+    under any ``AUTH_HEADER_TYPES`` scheme (any case, RFC 9110), else the access cookie,
+    which on a state-changing request needs ``X-CSRF-TOKEN`` (double submit)."""
+    config = current_app.config
+    auth = request.authorization
+    if auth is not None and auth.token and \
+            auth.type in {name.lower() for name in config["AUTH_HEADER_TYPES"]}:
+        return auth.token, None
+    cookie = request.cookies.get(config["JWT_ACCESS_COOKIE_NAME"])
+    if not cookie:
+        raise APIError.not_authenticated()
+    if request.method not in config["JWT_CSRF_METHODS"]:
+        return cookie, None
+    csrf = request.headers.get(config["JWT_ACCESS_CSRF_HEADER_NAME"])
+    if not csrf:
+        raise APIError.token_not_valid("Missing CSRF token")
+    return cookie, csrf
+
+
+def _token_user(read_only):
+    """The account of the request's live access token, or 401 ``token_not_valid``."""
+    raw, csrf = _access_token()
+    claims = tokens.decode(raw, "access", csrf)
+    user = None if tokens.access_token_revoked(claims) else tokens.load_user(claims, read_only)
+    if user is None:
+        raise APIError.token_not_valid()
+    return user
 
 
 @password_guesses
@@ -40,25 +61,23 @@ def _basic_user(auth, guard):
     return services.authenticate_basic(username, password, guard)
 
 
-def login_required(view):
-    """A Bearer access token, the access cookie (with CSRF), or HTTP Basic when enabled."""
+def login_required(view=None, *, read_only=False):
+    """A Bearer access token, the access cookie (with CSRF), or HTTP Basic when enabled;
+    the account in ``g.user``. ``read_only``: the view only reads the account, which
+    may then be a plain row instead of an ORM entity (see ``tokens.load_user``)."""
 
-    @wraps(view)
-    def wrapped(*args, **kwargs):
-        auth = request.authorization
-        if auth is not None and auth.type == "basic" and current_app.config["AUTH_BASIC"]:
-            g.user = _basic_user(auth)
-        else:
-            _normalize_scheme()
-            try:
-                verify_jwt_in_request()
-            except TypeError:  # a CSRF claim that is not text, compared by the library
-                raise APIError.token_not_valid() from None
-            g.user = get_current_user()
-        g.user_id = g.user.id
-        return view(*args, **kwargs)
+    def decorate(view):
+        @wraps(view)
+        def wrapped(*args, **kwargs):
+            auth = request.authorization
+            basic = auth is not None and auth.type == "basic" and current_app.config["AUTH_BASIC"]
+            g.user = _basic_user(auth) if basic else _token_user(read_only)
+            g.user_id = g.user.id
+            return view(*args, **kwargs)
 
-    return wrapped
+        return wrapped
+
+    return decorate(view) if view is not None else decorate
 
 
 def _refresh_token(body):
@@ -76,14 +95,12 @@ def _refresh_token(body):
 
 def _presented_access_claims():
     """The claims of a good access token sent with a logout (header or cookie), if any."""
-    _normalize_scheme()
-    auth = request.authorization
-    raw = auth.token if auth is not None and auth.type == "bearer" else \
-        request.cookies.get(current_app.config["JWT_ACCESS_COOKIE_NAME"])
     try:
-        # A browser's access cookie rides along; the logout itself passed the CSRF check.
-        return tokens.decode(raw, "access") if raw else None
-    except APIError:  # a bad access token does not stop a logout
+        # The logout itself passed the refresh token's CSRF check: no second one here.
+        return tokens.decode(_access_token()[0] if request.authorization else
+                             request.cookies.get(current_app.config["JWT_ACCESS_COOKIE_NAME"], ""),
+                             "access")
+    except APIError:  # a bad or missing access token does not stop a logout
         return None
 
 
@@ -99,6 +116,7 @@ def login(guard):
 
 
 @bp.post("/login/refresh")
+@autocommit(unless="JWT_ROTATE_REFRESH_TOKENS")  # one read (a reused token's revocation: one write)
 def refresh():
     """A new access token (and, with rotation, a new refresh token)."""
     raw, csrf = _refresh_token(load_body(REFRESH))
@@ -107,6 +125,7 @@ def refresh():
 
 
 @bp.post("/login/verify")
+@autocommit  # an access token: no query at all; a refresh token: one read
 def verify():
     """``{}`` if the token is live, else 401."""
     services.verify(load_body(VERIFY)["token"])
@@ -125,7 +144,8 @@ def logout():
 
 
 @bp.get("/me")
-@login_required
+@autocommit
+@login_required(read_only=True)
 def me():
     """The profile of the authenticated account."""
     return jsonify(USER.dump(g.user))

@@ -14,7 +14,7 @@ from luffy.auth.models import RefreshToken, User, utcnow
 from luffy.auth.throttle import account_key
 from luffy.auth.tokens import access_token_revoked, denied_key, version_key
 from luffy.errors import APIError, PasswordRejected
-from luffy.extensions import db, read_without_transaction, redis_clients
+from luffy.extensions import db, redis_clients
 
 log = logging.getLogger(__name__)
 
@@ -121,8 +121,6 @@ def refresh(claims):
     """A new access token (and with rotation a new refresh token) for refresh ``claims``."""
     config = current_app.config
     rotate = config["JWT_ROTATE_REFRESH_TOKENS"]
-    if not rotate:
-        read_without_transaction()  # one read (a reused token's revocation: one write)
     row, user = _refresh_row(claims, lock=rotate)
     answer = {"access": issue_access(user)}
     if not rotate:
@@ -147,7 +145,6 @@ def verify(raw):
     """Accept a live access or refresh token, or raise 401."""
     claims = tokens.decode(raw)
     if claims["token_type"] == "refresh":
-        read_without_transaction()
         _refresh_row(claims)
     elif access_token_revoked(claims):
         raise APIError.token_not_valid()

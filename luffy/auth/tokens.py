@@ -1,4 +1,4 @@
-"""Every flask-jwt-extended callback of luffy, and the one check of a token's claims.
+"""Tokens: flask-jwt-extended's callbacks that issue them, and the one decode that checks them.
 
 Access tokens carry ``user_id``, ``token_type`` and the profile claims; refresh
 tokens only ``user_id`` and ``token_type`` (besides what the library adds). A good
@@ -8,19 +8,21 @@ token is refused when its ``jti`` is on the Redis denylist (logout) or its ``ver
 older than the account's token version (every session ended).
 """
 
+import base64
+import hmac
+import json
 import logging
 import math
 
 import jwt as pyjwt
 import redis
-from flask import current_app, request
-from flask_jwt_extended import decode_token
-from flask_jwt_extended.exceptions import JWTExtendedException
+from flask import current_app
+from sqlalchemy import select
 
 from luffy.auth.keys import KeyRing
 from luffy.auth.models import User
 from luffy.errors import APIError
-from luffy.extensions import db, read_without_transaction, redis_clients
+from luffy.extensions import db, redis_clients
 
 log = logging.getLogger(__name__)
 
@@ -56,18 +58,57 @@ def well_formed(claims, token_type=None):
             and (kind == "refresh" or (_is_int(claims.get("ver")) and claims["ver"] >= 0)))
 
 
+def _kid(raw):
+    """The ``kid`` of a token's header, read only to pick the key: the signature check
+    that follows reads the same header strictly (and refuses what this let through)."""
+    segment = raw.split(".", 1)[0]
+    header = json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
+    return header.get("kid") if isinstance(header, dict) else None
+
+
 def decode(raw, token_type=None, csrf=None):
-    """The claims of ``raw`` if it is a live-signed, unexpired, well-formed token of
-    ``token_type`` (either type when ``None``), else 401 ``token_not_valid``."""
+    """The claims of ``raw`` if it is a token luffy issued and still honours the key of:
+    a good signature by a verifying key (by ``kid``), unexpired, of the configured
+    audience and issuer, :func:`well_formed` as ``token_type`` (either type when
+    ``None``), and bound to ``csrf`` when given (cookie mode). Else 401 ``token_not_valid``.
+
+    One parse of the token (flask-jwt-extended's ``decode_token`` makes three, and its
+    request check a fourth, each base64-checking every character: bench/PROFILE.md).
+    """
+    config = current_app.config
     try:
-        claims = decode_token(raw, csrf_value=csrf)
-    except TypeError:  # a CSRF claim that is not text: compared by the library first
-        raise APIError.token_not_valid() from None
-    except (JWTExtendedException, pyjwt.PyJWTError):
+        key = keyring().verifying.get(_kid(raw))
+        if key is None:
+            raise APIError.token_not_valid()
+        claims = pyjwt.decode(
+            raw, key, algorithms=config["JWT_DECODE_ALGORITHMS"],
+            audience=config["JWT_DECODE_AUDIENCE"], issuer=config["JWT_DECODE_ISSUER"],
+            leeway=config["JWT_DECODE_LEEWAY"],
+            options={"verify_aud": config["JWT_DECODE_AUDIENCE"] is not None,
+                     "require": ["exp", "iat", "jti"]})
+    except (ValueError, TypeError, pyjwt.PyJWTError):  # ValueError: base64, JSON, text
         raise APIError.token_not_valid() from None
     if not well_formed(claims, token_type):
         raise APIError.token_not_valid()
+    if csrf is not None and not hmac.compare_digest(claims.get("csrf", "").encode(), csrf.encode()):
+        raise APIError.token_not_valid("CSRF double submit tokens do not match")
     return claims
+
+
+def load_user(claims, read_only=False):
+    """The active account that access ``claims`` name, if they are of its current version.
+
+    ``read_only``: the account as a row of every column of ``users`` (attributes as on
+    the entity), read with a Core ``select``: no identity map, no entity to build.
+    """
+    if read_only:
+        users = User.__table__
+        user = db.session.execute(select(users).where(users.c.id == claims["user_id"])).first()
+    else:
+        user = db.session.get(User, claims["user_id"])
+    if user is None or not user.is_active or claims["ver"] < user.token_version:
+        return None
+    return user
 
 
 def denied_key(jti):
@@ -112,7 +153,7 @@ def access_token_revoked(payload):
 
 
 def init_app(app, jwt):
-    """Build the key ring and register the callbacks on ``jwt``."""
+    """Build the key ring and register the callbacks that issue tokens on ``jwt``."""
     app.extensions["luffy_keys"] = KeyRing.from_config(app.config)
 
     @jwt.user_identity_loader
@@ -131,25 +172,3 @@ def init_app(app, jwt):
     @jwt.encode_key_loader
     def signing_key(_identity):
         return keyring().signing_key
-
-    @jwt.decode_key_loader
-    def verifying_key(header, _payload):
-        key = keyring().verifying.get(header.get("kid"))
-        if key is None:
-            raise pyjwt.InvalidTokenError("unknown signing key")
-        return key
-
-    @jwt.token_in_blocklist_loader
-    def revoked(_header, payload):
-        # The library asks this first, before any other check of ours: a malformed
-        # token is refused here, before its claims are used.
-        return not well_formed(payload, "access") or access_token_revoked(payload)
-
-    @jwt.user_lookup_loader
-    def load_user(_header, payload):
-        if request.method in ("GET", "HEAD"):  # safe methods change nothing
-            read_without_transaction()
-        user = db.session.get(User, payload["user_id"])
-        if user is None or not user.is_active or payload["ver"] < user.token_version:
-            return None
-        return user
