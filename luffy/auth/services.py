@@ -65,7 +65,7 @@ def cart_total(user_id):
 
 
 def issue_access(user):
-    """A new access token with the account's current profile."""
+    """A new access token with the current profile of ``user`` (an entity or a row)."""
     return create_access_token(user, additional_claims={"token_type": "access"})
 
 
@@ -86,8 +86,17 @@ def login(user):
     return {**tokens, "cart_total": cart_total(user.id)}
 
 
-def _refresh_row(claims, lock=False):
-    """The stored refresh token and its account, or 401 when either is gone or dead.
+# The account's columns (as a row: attributes as on the entity) with the state of one
+# of its refresh tokens: one Core join, no ORM entity built.
+ACCOUNT_WITH_TOKEN = select(
+    User.__table__, RefreshToken.id.label("token_id"), RefreshToken.family,
+    RefreshToken.used_at, RefreshToken.revoked_at,
+).join_from(RefreshToken.__table__, User.__table__)
+
+
+def _refresh_account(claims, lock=False):
+    """The account of a stored refresh token, with the token's ``token_id``, ``family``,
+    ``used_at`` and ``revoked_at``; 401 when either is gone or dead.
 
     With ``lock`` the account's row is locked first, until the transaction ends:
     rotation, logout and ending every session all take that lock before they touch
@@ -96,23 +105,22 @@ def _refresh_row(claims, lock=False):
     """
     if lock:
         _lock_account(claims["user_id"])
-    found = db.session.execute(
-        select(RefreshToken, User).join(User).where(RefreshToken.jti == claims["jti"])).first()
-    if found is None:
+    account = db.session.execute(
+        ACCOUNT_WITH_TOKEN.where(RefreshToken.jti == claims["jti"])).first()
+    if account is None:
         raise APIError.token_not_valid()
-    row, user = found
-    g.user_id = user.id  # for the logs
-    if row.user_id != claims["user_id"] or row.revoked_at is not None or not user.is_active:
+    g.user_id = account.id  # for the logs
+    if account.id != claims["user_id"] or account.revoked_at is not None or not account.is_active:
         raise APIError.token_not_valid()
-    if row.used_at is not None and current_app.config["JWT_BLACKLIST_AFTER_ROTATION"]:
-        _reuse_detected(row)
-    return row, user
+    if account.used_at is not None and current_app.config["JWT_BLACKLIST_AFTER_ROTATION"]:
+        _reuse_detected(account)
+    return account
 
 
-def _reuse_detected(row):
+def _reuse_detected(account):
     """A rotated refresh token came back: a thief or its victim holds a copy. End both."""
-    log.warning("refresh token reuse: family %s of user %s revoked", row.family, row.user_id)
-    revoke_family(row.family)
+    log.warning("refresh token reuse: family %s of user %s revoked", account.family, account.id)
+    revoke_family(account.family)
     db.session.commit()
     raise APIError.token_not_valid()
 
@@ -121,22 +129,22 @@ def refresh(claims):
     """A new access token (and with rotation a new refresh token) for refresh ``claims``."""
     config = current_app.config
     rotate = config["JWT_ROTATE_REFRESH_TOKENS"]
-    row, user = _refresh_row(claims, lock=rotate)
-    answer = {"access": issue_access(user)}
+    account = _refresh_account(claims, lock=rotate)
+    answer = {"access": issue_access(account)}
     if not rotate:
         return answer
     if config["JWT_BLACKLIST_AFTER_ROTATION"]:
         # Single use, atomically: of N concurrent refreshes one UPDATE matches the row.
         claimed = db.session.execute(
             update(RefreshToken)
-            .where(RefreshToken.id == row.id, RefreshToken.used_at.is_(None),
+            .where(RefreshToken.id == account.token_id, RefreshToken.used_at.is_(None),
                    RefreshToken.revoked_at.is_(None))
             .values(used_at=utcnow())
         ).rowcount
         if claimed != 1:
             db.session.rollback()
-            _reuse_detected(row)
-    answer["refresh"] = issue_refresh(user, family=row.family)
+            _reuse_detected(account)
+    answer["refresh"] = issue_refresh(account, family=account.family)
     db.session.commit()
     return answer
 
@@ -145,7 +153,7 @@ def verify(raw):
     """Accept a live access or refresh token, or raise 401."""
     claims = tokens.decode(raw)
     if claims["token_type"] == "refresh":
-        _refresh_row(claims)
+        _refresh_account(claims)
     elif access_token_revoked(claims):
         raise APIError.token_not_valid()
 
@@ -161,10 +169,10 @@ def revoke_family(family):
 
 def logout(claims, access_claims=None):
     """Kill the refresh token's family, and put a presented access token on the denylist."""
-    row, _user = _refresh_row(claims, lock=True)
-    revoke_family(row.family)
+    account = _refresh_account(claims, lock=True)
+    revoke_family(account.family)
     db.session.commit()
-    if access_claims and access_claims["user_id"] == row.user_id:
+    if access_claims and access_claims["user_id"] == account.id:
         ttl = int(access_claims["exp"] - utcnow().timestamp()) + 1
         try:
             redis_clients.main.set(denied_key(access_claims["jti"]), 1, ex=max(ttl, 1))

@@ -158,12 +158,13 @@ def init_app(app, jwt):
 
     @jwt.user_identity_loader
     def identity(user):
-        return user.id if isinstance(user, User) else int(user)
+        return user if isinstance(user, int) else user.id
 
     @jwt.additional_claims_loader
     def claims(user):
-        # Refresh tokens are minted from the bare id and so carry no profile.
-        return profile_claims(user) if isinstance(user, User) else {}
+        # Access tokens are minted from the account (an entity or a row); refresh
+        # tokens from the bare id, and so carry no profile.
+        return {} if isinstance(user, int) else profile_claims(user)
 
     @jwt.additional_headers_loader
     def headers(_identity):
