@@ -636,7 +636,8 @@ def table(v, app_time):
     lines += ["", "bars (issue 12):"]
     for r in v["rows"]:
         for bar in r["bars"]:
-            lines.append(f"  {r['scenario']:<13} {bar['what']:<24} {_x(bar['value']):>6} "
+            value = f"{bar['value']:.3f}" if bar["value"] is not None else "-"
+            lines.append(f"  {r['scenario']:<13} {bar['what']:<24} {value:>6} "
                          f">= {bar['bar']:<4} {_verdict(bar['pass']) if bar['value'] is not None else 'not measured'}")
     lines.append("")
     lines += memory_lines(v)
@@ -677,7 +678,8 @@ def write_results(path, v, app_time, info, args, started, elapsed):
     bars = ["| scenario | bar | value | verdict |", "|---|---|--:|---|"]
     for r in v["rows"]:
         for bar in r["bars"]:
-            bars.append(f"| {r['scenario']} | {bar['what']} >= {bar['bar']} | {_x(bar['value'])} | "
+            value = f"{bar['value']:.3f}" if bar["value"] is not None else "-"
+            bars.append(f"| {r['scenario']} | {bar['what']} >= {bar['bar']} | {value} | "
                         f"{_verdict(bar['pass']) if bar['value'] is not None else 'not measured'} |")
     mem = "\n".join(f"- {line}" for line in memory_lines(v))
     machine = "\n".join(f"| {k} | {val} |" for k, val in info.items())
