@@ -67,7 +67,7 @@ def child(kind, n, target="luffy"):
 def count(kind, n, target="luffy"):
     """Instructions callgrind collected for a whole child run."""
     env = {**os.environ, **{k: v for k, v in ENV.items() if k not in os.environ}}
-    if target == "io":  # the floor's tokens are signed with the key luffy's tokens would be
+    if target == "io":  # the io floor reads the argon2id parameters from the last run's file
         env.setdefault("BENCH_FLOOR_DATA", str(ROOT / "bench" / "out" / "floor-data.json"))
     done = subprocess.run(
         ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
