@@ -1,4 +1,4 @@
-"""The benchmark: luffy against a bare-WSGI floor, in one run.
+"""The benchmark: luffy against its floors and a fastapi-users peer, in one run.
 
     .venv/bin/python -m bench            # every scenario, 10 s each; writes bench/RESULTS.md
     .venv/bin/python -m bench --smoke    # every scenario for 1 s: does it start? (CI)
@@ -7,6 +7,7 @@ See bench/README.md for what it does and what the numbers mean.
 """
 
 import argparse
+import hashlib
 import json
 import os
 import platform
@@ -30,22 +31,36 @@ OUT = BENCH / "out"
 PY = sys.executable
 PASSWORD = "bench password 0123"
 GUNICORN_ARGS = ["-w", "2", "-k", "gthread", "--threads", "4"]
+PEER_GUNICORN_ARGS = ["-w", "2", "-k", "uvicorn_worker.UvicornWorker"]
+PEER_REQUIREMENTS = BENCH / "peer_fastapi" / "requirements.txt"
+PEER_VENV = OUT / "peer-venv"
 RATE_LIMIT = "1000000 per minute"
 
-# name, wrk connections, the bar: luffy req/s >= bar x floor req/s
+# name, wrk connections, the bar of issue 12: luffy req/s >= bar x the same-I/O floor's req/s
 SCENARIOS = [
-    ("me", 8, 0.5),
+    ("me", 8, 0.6),
     ("verify", 8, 0.7),
-    ("refresh", 8, 0.5),
-    ("login", 2, 0.8),
-    ("login_email", 2, 0.8),
-    ("login_mobile", 2, 0.8),
+    ("refresh", 8, 0.6),
+    ("login", 2, 0.9),
+    ("login_email", 2, 0.9),
+    ("login_mobile", 2, 0.9),
 ]
-RSS_BAR_MB = 70
+# Issue 12's reference figures for the old Django backend with persistent connections
+# (CONN_MAX_AGE=600), req/s in two runs on the issue's 2-core machine (gunicorn -w 2
+# gthread 4 threads, wrk with a new connection per request). Not measured here.
+DJANGO_PERSISTENT = {"me": (600, 978), "verify": (1056, 2166), "refresh": (652, 1002),
+                     "login": (7.2, 9), "login_email": (7.2, 9), "login_mobile": (7.2, 9)}
+DJANGO_BAR = 1.5  # me, verify, refresh: luffy >= 1.5 x Django's better run
+PEER_BAR = 1.0  # me, refresh: luffy >= 1.0 x fastapi-users
+PEER_BAR_SCENARIOS = ("me", "refresh")
+FRESH_RSS_MARGIN_MB = 45  # a fresh luffy worker <= the io floor's fresh worker + 45 MB
+LEAK_TOLERANCE_MB = 1.0  # a worker's RSS may rise this much from one load round to the next
 # The scenarios that need tokens first; bench/flask_floor.py (the floor's views in bare
 # Flask, the framework's ceiling) is measured on these too.
 TOKEN_SCENARIOS = ("me", "verify", "refresh")
 CYCLE = 16  # how many accounts each scenario cycles through
+SERVER_LABELS = {"luffy": "luffy", "floor": "floor", "io": "io floor", "flask": "bare Flask",
+                 "peer": "fastapi-users"}
 
 
 def loadavg():
@@ -95,6 +110,10 @@ def parse_args(argv=None):
                         "half the CPU count (the machine is shared; the load goes into the results)")
     p.add_argument("--profile", metavar="SECONDS", type=float, default=0,
                    help="also record py-spy profiles of luffy's workers for me/verify/refresh")
+    p.add_argument("--peers", action=argparse.BooleanOptionalAction,
+                   default=os.environ.get("BENCH_PEERS", "1") != "0",
+                   help="also measure the fastapi-users peer (default on; its venv is created "
+                        "under bench/out/ on first use, about 30 s)")
     args = p.parse_args(argv)
     if args.smoke:
         args.duration, args.warmup, args.accounts, args.no_results, args.slices = 1, 0, 100, True, 1
@@ -213,6 +232,47 @@ with app.app_context():
     return accounts, result["hash"], result["redis"]
 
 
+def ensure_peer_venv():
+    """The fastapi-users peer's own venv under bench/out/, (re)created when its pins change."""
+    python = PEER_VENV / "bin" / "python"
+    stamp = PEER_VENV / "requirements.sha256"
+    wanted = hashlib.sha256(PEER_REQUIREMENTS.read_bytes()).hexdigest()
+    if python.exists() and stamp.exists() and stamp.read_text().strip() == wanted:
+        return python
+    log(f"creating the fastapi-users peer's venv in {PEER_VENV.relative_to(ROOT)} (once)")
+    shutil.rmtree(PEER_VENV, ignore_errors=True)
+    subprocess.run([PY, "-m", "venv", str(PEER_VENV)], check=True)
+    done = subprocess.run([str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check",
+                           "-r", str(PEER_REQUIREMENTS)], capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"pip install of the peer failed:\n{done.stdout}\n{done.stderr}"
+                         "\n(run with --no-peers to leave the peer out)")
+    stamp.write_text(wanted + "\n")
+    return python
+
+
+def peer_env(base_env, db_url, floor_data, hashed):
+    """The fastapi-users peer's environment: its own table in the benchmark's database."""
+    m = re.search(r"\$m=(\d+),t=(\d+),p=(\d+)\$", hashed)
+    env = {k: v for k, v in base_env.items()
+           if not k.startswith(("LUFFY_", "VIRTUAL_ENV")) and k not in ("DATABASE_URL", "REDIS_URL")}
+    env.update(PEER_DATABASE_URL=db_url.replace("postgresql://", "postgresql+asyncpg://", 1),
+               BENCH_FLOOR_DATA=str(floor_data), PASSWORD_HASH_MEMORY_COST=m.group(1),
+               PASSWORD_HASH_TIME_COST=m.group(2), PASSWORD_HASH_PARALLELISM=m.group(3))
+    return env
+
+
+def seed_peer(python, env, n):
+    """Create and fill the peer's table (bench/peer_fastapi/seed.py) with its own venv."""
+    done = subprocess.run([str(python), "-m", "bench.peer_fastapi.seed"], cwd=ROOT, env=env,
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"seeding the peer failed:\n{done.stderr}")
+    users = json.loads(done.stdout.strip().splitlines()[-1])["users"]
+    if users != n:
+        raise SystemExit(f"seeded {users} peer accounts, not {n}")
+
+
 def create_app_time(env, runs=5):
     """Median seconds of ``from luffy import create_app; create_app()`` in a new process."""
     code = ("import json, time; t0 = time.perf_counter(); from luffy import create_app; "
@@ -233,16 +293,30 @@ def create_app_time(env, runs=5):
 class Server:
     """``gunicorn APP`` with the benchmark's settings on a free loopback port."""
 
-    def __init__(self, name, app, env):
+    def __init__(self, name, app, env, python=PY, gunicorn_args=GUNICORN_ARGS):
         self.name = name
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = OUT / f"{name}-gunicorn.log"
         self.log = open(self.log_path, "w")
         self.process = subprocess.Popen(
-            [PY, "-m", "gunicorn", app, "-b", f"127.0.0.1:{self.port}", *GUNICORN_ARGS],
+            [str(python), "-m", "gunicorn", app, "-b", f"127.0.0.1:{self.port}", *gunicorn_args],
             cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT)
         self.wait_ready()
+        self.fresh_rss = self.settled_rss()  # before any load (a /healthz or two served)
+
+    def settled_rss(self, timeout=20):
+        """The workers' RSS once it stops moving: a worker that answered no /healthz yet may
+        still be importing its app."""
+        last, same, deadline = None, 0, time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            now = self.rss_mb()
+            same = same + 1 if now == last and len(now) == 2 else 0
+            if same >= 3:
+                break
+            last = now
+            time.sleep(0.3)
+        return last
 
     def wait_ready(self, timeout=60):
         deadline = time.monotonic() + timeout
@@ -423,48 +497,150 @@ def machine_info(pg_version, redis_version, wrk_bin):
     }
 
 
-def verdicts(results, args, rss, floor_rss):
-    """Per scenario: ratio and PASS/FAIL; the RSS line; validity."""
+def _ratio(a, b):
+    return a["rps"] / b["rps"] if a and b and b["rps"] else None
+
+
+def memory(servers, rounds):
+    """Fresh-worker RSS and growth from one load round to the next, per server.
+
+    ``rounds[server][scenario]`` is a list of ``{pid: MB}``, one after each slice (a load
+    round). A worker *grows* when its RSS rises by more than ``LEAK_TOLERANCE_MB`` in two or
+    more of a scenario's round-to-round steps: a leak rises with every round, while a single
+    step is a new steady state (the 19 MiB argon2id block a worker keeps the first time it
+    runs two checks at once). A scenario with one slice (--smoke) has no step.
+    """
+    out = {}
+    for name, server in servers.items():
+        worst, where, leaks = None, None, []
+        for scenario, snaps in rounds.get(name, {}).items():
+            rises = {}
+            for before, after in zip(snaps, snaps[1:]):
+                for pid, mb in after.items():
+                    if pid in before:
+                        rise = round(mb - before[pid], 1)
+                        rises.setdefault(pid, []).append(rise)
+                        if worst is None or rise > worst:
+                            worst, where = rise, scenario
+            for pid, steps in rises.items():
+                if sum(step > LEAK_TOLERANCE_MB for step in steps) >= 2:
+                    leaks.append({"scenario": scenario, "pid": pid, "steps_mb": steps})
+        last = next((snaps[-1] for snaps in reversed(list(rounds.get(name, {}).values()))
+                     if snaps), {})
+        steps_seen = any(len(snaps) > 1 for snaps in rounds.get(name, {}).values())
+        out[name] = {"fresh_mb": server.fresh_rss or {}, "after_mb": last,
+                     "max_round_growth_mb": worst, "growth_scenario": where,
+                     "growing_workers": leaks if steps_seen else None}
+    return out
+
+
+def verdicts(results, mem):
+    """Per scenario: the ratios and every bar of issue 12; the memory bars; validity."""
     rows = []
-    for name, connections, bar in SCENARIOS:
+    for name, connections, io_bar in SCENARIOS:
         if name not in results:
             continue
-        lr, fr = results[name]["luffy"], results[name]["floor"]
-        ratio = lr["rps"] / fr["rps"] if fr["rps"] else 0.0
-        errors = lr["errors"] + fr["errors"]
-        flask = results[name].get("flask")
-        flask_ratio = flask["rps"] / fr["rps"] if flask and fr["rps"] else None
-        rows.append({"scenario": name, "connections": connections, "bar": bar, "ratio": ratio,
-                     "luffy": lr, "floor": fr, "errors": errors,
-                     "flask": flask, "flask_ratio": flask_ratio,
-                     "pass": ratio >= bar and errors == 0})
-    max_rss = max(rss.values()) if rss else 0.0
-    total_errors = sum(r["errors"] + (r["flask"]["errors"] if r["flask"] else 0) for r in rows)
-    return {"rows": rows, "rss_mb": rss, "floor_rss_mb": floor_rss, "max_rss_mb": max_rss,
-            "rss_pass": bool(rss) and max_rss <= RSS_BAR_MB, "errors": total_errors,
+        r = results[name]
+        lr = r["luffy"]
+        django = max(DJANGO_PERSISTENT[name])
+        bars = [{"what": "luffy/io floor", "bar": io_bar, "value": _ratio(lr, r["io"])}]
+        if name in TOKEN_SCENARIOS:
+            bars.append({"what": "luffy/Django persistent", "bar": DJANGO_BAR,
+                         "value": lr["rps"] / django})
+        if name in PEER_BAR_SCENARIOS:
+            bars.append({"what": "luffy/fastapi-users", "bar": PEER_BAR,
+                         "value": _ratio(lr, r.get("peer"))})
+        errors = sum(part["errors"] for part in r.values())
+        for bar in bars:
+            bar["pass"] = bar["value"] is not None and bar["value"] >= bar["bar"] and errors == 0
+        rows.append({"scenario": name, "connections": connections, "bars": bars,
+                     "servers": r, "errors": errors, "django": DJANGO_PERSISTENT[name],
+                     "floor_ratio": _ratio(lr, r["floor"]), "io_ratio": _ratio(lr, r["io"]),
+                     "flask_ratio": _ratio(r.get("flask"), r["floor"]),
+                     "peer_ratio": _ratio(lr, r.get("peer")),
+                     "pass": all(bar["pass"] for bar in bars)})
+    luffy_fresh = max(mem["luffy"]["fresh_mb"].values(), default=0.0)
+    io_fresh = max(mem["io"]["fresh_mb"].values(), default=0.0)
+    leaks = mem["luffy"]["growing_workers"]
+    memory_bars = {
+        "fresh": {"luffy_mb": luffy_fresh, "io_mb": io_fresh, "margin_mb": FRESH_RSS_MARGIN_MB,
+                  "pass": bool(luffy_fresh and io_fresh)
+                  and luffy_fresh - io_fresh <= FRESH_RSS_MARGIN_MB},
+        "leak": {"growing_workers": leaks, "tolerance_mb": LEAK_TOLERANCE_MB,
+                 "max_step_mb": mem["luffy"]["max_round_growth_mb"],
+                 "pass": None if leaks is None else not leaks},
+    }
+    total_errors = sum(row["errors"] for row in rows)
+    return {"rows": rows, "memory": mem, "memory_bars": memory_bars, "errors": total_errors,
             "valid": total_errors == 0,
-            "all_pass": all(r["pass"] for r in rows) and bool(rss) and max_rss <= RSS_BAR_MB
-            and total_errors == 0}
+            "all_pass": all(row["pass"] for row in rows) and memory_bars["fresh"]["pass"]
+            and memory_bars["leak"]["pass"] is not False and total_errors == 0}
+
+
+def _rps(part):
+    return f"{part['rps']:.1f}" if part else "-"
+
+
+def _x(ratio):
+    return f"{ratio:.2f}" if ratio is not None else "-"
+
+
+def _verdict(ok):
+    return "-" if ok is None else ("PASS" if ok else "FAIL")
+
+
+def _mb(sizes):
+    return ", ".join(f"{mb:.1f}" for mb in sizes.values()) or "-"
+
+
+def memory_lines(v):
+    """The memory findings, one line each (Markdown-friendly)."""
+    mem, bars = v["memory"], v["memory_bars"]
+    lines = []
+    for name, m in mem.items():
+        growth = m["max_round_growth_mb"]
+        growing = m["growing_workers"]
+        lines.append(f"{SERVER_LABELS[name]}: fresh {_mb(m['fresh_mb'])} MB, after the last round "
+                     f"{_mb(m['after_mb'])} MB, largest rise from one round to the next "
+                     + ("-" if growth is None else f"{growth:+.1f} MB ({m['growth_scenario']})")
+                     + ("" if not growing else "; GROWING: " + ", ".join(
+                         f"{g['pid']} in {g['scenario']} {g['steps_mb']}" for g in growing)))
+    fresh, leak = bars["fresh"], bars["leak"]
+    lines.append(f"bar: a fresh luffy worker ({fresh['luffy_mb']:.1f} MB) <= the io floor's "
+                 f"({fresh['io_mb']:.1f} MB) + {fresh['margin_mb']} MB: {_verdict(fresh['pass'])}")
+    lines.append("bar: no luffy worker grows from one load round to the next (more than "
+                 f"{leak['tolerance_mb']} MB in two steps of a scenario): "
+                 + ("- (one round per scenario)" if leak["pass"] is None
+                    else f"largest step {leak['max_step_mb']:+.1f} MB, "
+                         f"{len(leak['growing_workers'])} growing: {_verdict(leak['pass'])}"))
+    return lines
 
 
 def table(v, app_time):
-    head = (f"{'scenario':<13} {'conns':>5} {'luffy r/s':>10} {'floor r/s':>10} {'ratio':>6} "
-            f"{'bar':>5} {'luffy p50/p99 ms':>17} {'floor p50/p99 ms':>17} {'non-2xx/err':>11}  verdict"
-            f"  {'flask/floor':>11}")
-    lines = [head, "-" * len(head)]
+    head = (f"{'scenario':<13} {'conns':>5} {'luffy':>8} {'floor':>8} {'l/floor':>7} {'io floor':>8} "
+            f"{'l/io':>5} {'bar':>4} {'flask':>8} {'fl/floor':>8} {'fastapi-u':>9} {'l/fau':>5} "
+            f"{'Django*':>11} {'luffy p50/p99':>15} {'io p50/p99':>13} {'errors':>6}  verdict")
+    lines = ["req/s per server (flask = bare Flask, fastapi-u = fastapi-users; "
+             "* = issue 12's figures from the issue's machine, not measured here)",
+             head, "-" * len(head)]
     for r in v["rows"]:
-        lr, fr = r["luffy"], r["floor"]
+        s = r["servers"]
+        lr, io = s["luffy"], s["io"]
         lines.append(
-            f"{r['scenario']:<13} {r['connections']:>5} {lr['rps']:>10.1f} {fr['rps']:>10.1f} "
-            f"{r['ratio']:>5.2f}x {r['bar']:>4}x "
-            f"{lr['p50_ms']:>8.2f}/{lr['p99_ms']:<8.2f} {fr['p50_ms']:>8.2f}/{fr['p99_ms']:<8.2f} "
-            f"{lr['errors']:>5}/{fr['errors']:<5}  {'PASS' if r['pass'] else 'FAIL'}   "
-            + (f"{r['flask_ratio']:>9.2f}x" if r["flask_ratio"] is not None else f"{'-':>10}"))
-    rss = ", ".join(f"{mb:.1f}" for mb in v["rss_mb"].values())
-    floor_rss = ", ".join(f"{mb:.1f}" for mb in v["floor_rss_mb"].values())
+            f"{r['scenario']:<13} {r['connections']:>5} {_rps(lr):>8} {_rps(s['floor']):>8} "
+            f"{_x(r['floor_ratio']):>7} {_rps(io):>8} {_x(r['io_ratio']):>5} {r['bars'][0]['bar']:>4} "
+            f"{_rps(s.get('flask')):>8} {_x(r['flask_ratio']):>8} {_rps(s.get('peer')):>9} "
+            f"{_x(r['peer_ratio']):>5} {'%g / %g' % r['django']:>11} "
+            f"{lr['p50_ms']:>6.1f}/{lr['p99_ms']:<8.1f} {io['p50_ms']:>5.1f}/{io['p99_ms']:<7.1f} "
+            f"{r['errors']:>6}  {'PASS' if r['pass'] else 'FAIL'}")
+    lines += ["", "bars (issue 12):"]
+    for r in v["rows"]:
+        for bar in r["bars"]:
+            value = f"{bar['value']:.3f}" if bar["value"] is not None else "-"
+            lines.append(f"  {r['scenario']:<13} {bar['what']:<24} {value:>6} "
+                         f">= {bar['bar']:<4} {_verdict(bar['pass']) if bar['value'] is not None else 'not measured'}")
     lines.append("")
-    lines.append(f"worker RSS after the load: luffy {rss} MB (bar <= {RSS_BAR_MB} MB: "
-                 f"{'PASS' if v['rss_pass'] else 'FAIL'}); floor {floor_rss} MB")
+    lines += memory_lines(v)
     lines.append(f"create_app(): {app_time['total'] * 1000:.0f} ms (import {app_time['import'] * 1000:.0f} ms"
                  f" + create {app_time['create'] * 1000:.0f} ms), median of {app_time['runs']} fresh processes")
     lines.append(f"errors (non-2xx + socket errors, every server): {v['errors']} -> "
@@ -483,19 +659,29 @@ def busy_note(info):
 
 
 def write_results(path, v, app_time, info, args, started, elapsed):
-    rows = ["| scenario | conns | luffy req/s | floor req/s | luffy/floor | bar | luffy p50 / p99 ms "
-            "| floor p50 / p99 ms | non-2xx + socket errors (luffy / floor) | verdict "
-            "| bare Flask req/s | bare Flask/floor |",
-            "|---|--:|--:|--:|--:|--:|--:|--:|--:|---|--:|--:|"]
+    rows = ["| scenario | conns | luffy req/s | floor req/s | luffy/floor | io floor req/s "
+            "| luffy/io floor | bar | bare Flask req/s | bare Flask/floor | fastapi-users req/s "
+            "| luffy/fastapi-users | Django persistent req/s (issue's machine, not measured here) "
+            "| luffy p50 / p99 ms | io floor p50 / p99 ms | non-2xx + socket errors (all servers) "
+            "| verdict |",
+            "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|"]
     for r in v["rows"]:
-        lr, fr = r["luffy"], r["floor"]
-        rows.append(f"| {r['scenario']} | {r['connections']} | {lr['rps']:.1f} | {fr['rps']:.1f} | "
-                    f"{r['ratio']:.2f} | >= {r['bar']} | {lr['p50_ms']:.2f} / {lr['p99_ms']:.2f} | "
-                    f"{fr['p50_ms']:.2f} / {fr['p99_ms']:.2f} | {lr['errors']} / {fr['errors']} | "
-                    f"{'PASS' if r['pass'] else 'FAIL'} | "
-                    + (f"{r['flask']['rps']:.1f} | {r['flask_ratio']:.2f} |" if r["flask"] else "- | - |"))
-    rss = ", ".join(f"{mb:.1f}" for mb in v["rss_mb"].values())
-    floor_rss = ", ".join(f"{mb:.1f}" for mb in v["floor_rss_mb"].values())
+        s = r["servers"]
+        lr, io = s["luffy"], s["io"]
+        rows.append(
+            f"| {r['scenario']} | {r['connections']} | {_rps(lr)} | {_rps(s['floor'])} | "
+            f"{_x(r['floor_ratio'])} | {_rps(io)} | {_x(r['io_ratio'])} | >= {r['bars'][0]['bar']} | "
+            f"{_rps(s.get('flask'))} | {_x(r['flask_ratio'])} | {_rps(s.get('peer'))} | "
+            f"{_x(r['peer_ratio'])} | {'%g / %g' % r['django']} | "
+            f"{lr['p50_ms']:.2f} / {lr['p99_ms']:.2f} | {io['p50_ms']:.2f} / {io['p99_ms']:.2f} | "
+            f"{r['errors']} | {'PASS' if r['pass'] else 'FAIL'} |")
+    bars = ["| scenario | bar | value | verdict |", "|---|---|--:|---|"]
+    for r in v["rows"]:
+        for bar in r["bars"]:
+            value = f"{bar['value']:.3f}" if bar["value"] is not None else "-"
+            bars.append(f"| {r['scenario']} | {bar['what']} >= {bar['bar']} | {value} | "
+                        f"{_verdict(bar['pass']) if bar['value'] is not None else 'not measured'} |")
+    mem = "\n".join(f"- {line}" for line in memory_lines(v))
     machine = "\n".join(f"| {k} | {val} |" for k, val in info.items())
     text = f"""# Benchmark results
 
@@ -508,7 +694,8 @@ How it works and what it measures: [README.md](README.md).
 {"Every bar passes." if v["all_pass"] else "Not every bar passes: see the FAIL lines."}
 {busy_note(info)}
 
-Settings: gunicorn `{" ".join(GUNICORN_ARGS)}` for every server, production configuration,
+Settings: gunicorn `{" ".join(GUNICORN_ARGS)}` for luffy, the floor, the same-I/O floor and
+bare Flask, `{" ".join(PEER_GUNICORN_ARGS)}` for fastapi-users; production configuration,
 PostgreSQL and Redis on 127.0.0.1, {args.accounts} seeded accounts; wrk with `Connection: close`
 (a new connection per request), 2 threads, {args.duration:g} s per scenario and server in
 {args.slices} slices run in turn with the other servers', after {args.warmup:g} s of warm-up; each scenario cycles through {CYCLE} accounts.
@@ -517,12 +704,18 @@ measures throughput, not the throttle (both only count failures, and there are n
 
 {chr(10).join(rows)}
 
-- Worker RSS after the load (VmRSS of each gunicorn worker): luffy {rss} MB
-  (bar <= {RSS_BAR_MB} MB: **{"PASS" if v["rss_pass"] else "FAIL"}**); floor {floor_rss} MB.
+The bars of issue 12 (a bar passes only in a run without errors):
+
+{chr(10).join(bars)}
+
+Memory (VmRSS of each gunicorn worker; a load round is one slice):
+
+{mem}
+
 - `create_app()` in a fresh process (production configuration, median of {app_time["runs"]}):
   {app_time["total"] * 1000:.0f} ms = import {app_time["import"] * 1000:.0f} ms + create {app_time["create"] * 1000:.0f} ms.
-- The old Django backend on this machine (from issue 6): me 270, verify 1,857, refresh 239,
-  login 7.6 req/s.
+- Django persistent: the old backend with `CONN_MAX_AGE=600`, two runs on the issue's
+  machine (issue 12); the bar compares luffy with the better of the two.
 
 ## Machine
 
@@ -533,12 +726,68 @@ measures throughput, not the throttle (both only count failures, and there are n
     path.write_text(text)
 
 
+def start_servers(args, env, floor_env, io_env, peer):
+    """Every server of the run, started one after the other (``peer``: (python, env) or None)."""
+    servers = {}
+    log("starting luffy, the floor, the same-I/O floor and bare Flask under gunicorn "
+        + " ".join(GUNICORN_ARGS) + (", fastapi-users under " + " ".join(PEER_GUNICORN_ARGS)
+                                     if peer else ""))
+    servers["luffy"] = Server("luffy", "wsgi:app", env)
+    servers["floor"] = Server("floor", "bench.floor:app", floor_env)
+    servers["io"] = Server("io", "bench.io_floor:app", io_env)
+    servers["flask"] = Server("flask", "bench.flask_floor:app", floor_env)
+    if peer:
+        servers["peer"] = Server("peer", "bench.peer_fastapi.app:app", peer[1], python=peer[0],
+                                 gunicorn_args=PEER_GUNICORN_ARGS)
+    return servers
+
+
+def run_scenarios(args, wrk_bin, servers, accounts):
+    """Every scenario on every server, slice by slice; the results and the RSS rounds."""
+    results, rounds = {}, {name: {} for name in servers}
+    cycle = accounts[:CYCLE]
+    for name, connections, _bar in SCENARIOS:
+        if name not in args.scenarios:
+            continue
+        results[name] = {}
+        which_servers = [w for w in ("luffy", "floor", "io", "flask", "peer") if w in servers
+                         and (w != "flask" or name in TOKEN_SCENARIOS)]
+        lines = {}
+        for which in which_servers:
+            server = servers[which]
+            tokens = sessions(server, cycle) if name in TOKEN_SCENARIOS else None
+            lines[which] = request_lines(name, cycle, tokens)
+            check_once(server, lines[which][0])
+            if args.warmup:
+                wrk(wrk_bin, server, name, connections, lines[which], args.warmup, "-warmup")
+        spies = profile(servers["luffy"], name, args.profile) \
+            if args.profile and name in TOKEN_SCENARIOS else []
+        slices = {which: [] for which in which_servers}
+        for which in which_servers:
+            rounds[which][name] = []
+        for i in range(args.slices):  # in turn, so that a slow spell hits every server
+            for which in which_servers:
+                slices[which].append(wrk(wrk_bin, servers[which], name, connections, lines[which],
+                                         args.duration / args.slices, f"-{i}"))
+                rounds[which][name].append(servers[which].rss_mb())
+        for _out, spy in spies:
+            spy.wait()
+        for which in which_servers:
+            r = results[name][which] = merged(slices[which])
+            r["rss_rounds_mb"] = [list(snap.values()) for snap in rounds[which][name]]
+            log(f"  {name:<13} {which:<6} {r['rps']:8.1f} req/s  p50 {r['p50_ms']:.2f} ms  "
+                f"p99 {r['p99_ms']:.2f} ms  errors {r['errors']}  slices {r['slices_rps']}"
+                + (f"  (first bad answer: {r['bad_sample']})" if r["bad_sample"] else ""))
+    return results, rounds
+
+
 def main(argv=None):
     args = parse_args(argv)
     started = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     t_start = time.monotonic()
     OUT.mkdir(parents=True, exist_ok=True)
     wrk_bin = ensure_wrk()
+    peer_python = ensure_peer_venv() if args.peers else None
     if args.wait_quiet:
         wait_quiet(args.wait_quiet)
     load_before = loadavg()
@@ -565,63 +814,44 @@ def main(argv=None):
     floor_env = {k: v for k, v in env.items()
                  if not k.startswith("LUFFY_") and k not in ("DATABASE_URL", "REDIS_URL")}
     floor_env["BENCH_FLOOR_DATA"] = str(floor_data)
+    io_env = {**floor_env, "DATABASE_URL": db_url, "REDIS_URL": args.redis_url}
+    peer = None
+    if peer_python:
+        peer = (peer_python, peer_env(env, db_url, floor_data, hashed))
+        log(f"seeding the fastapi-users peer's table with the same {args.accounts} accounts")
+        seed_peer(peer_python, peer[1], args.accounts)
 
     servers = {}
-    results = {}
     try:
-        log("starting luffy, the floor and bare Flask under gunicorn " + " ".join(GUNICORN_ARGS))
-        servers["luffy"] = Server("luffy", "wsgi:app", env)
-        servers["floor"] = Server("floor", "bench.floor:app", floor_env)
-        servers["flask"] = Server("flask", "bench.flask_floor:app", floor_env)
-        cycle = accounts[:CYCLE]
-        for name, connections, _bar in SCENARIOS:
-            if name not in args.scenarios:
-                continue
-            results[name] = {}
-            which_servers = ("luffy", "floor", "flask") if name in TOKEN_SCENARIOS else ("luffy", "floor")
-            lines = {}
-            for which in which_servers:
-                server = servers[which]
-                tokens = sessions(server, cycle) if name in TOKEN_SCENARIOS else None
-                lines[which] = request_lines(name, cycle, tokens)
-                check_once(server, lines[which][0])
-                if args.warmup:
-                    wrk(wrk_bin, server, name, connections, lines[which], args.warmup, "-warmup")
-            spies = profile(servers["luffy"], name, args.profile) \
-                if args.profile and name in TOKEN_SCENARIOS else []
-            slices = {which: [] for which in which_servers}
-            for i in range(args.slices):  # in turn, so that a slow spell hits every server
-                for which in which_servers:
-                    slices[which].append(wrk(wrk_bin, servers[which], name, connections, lines[which],
-                                             args.duration / args.slices, f"-{i}"))
-            for _out, spy in spies:
-                spy.wait()
-            for which in which_servers:
-                r = results[name][which] = merged(slices[which])
-                log(f"  {name:<13} {which:<6} {r['rps']:8.1f} req/s  p50 {r['p50_ms']:.2f} ms  "
-                    f"p99 {r['p99_ms']:.2f} ms  errors {r['errors']}  slices {r['slices_rps']}"
-                    + (f"  (first bad answer: {r['bad_sample']})" if r["bad_sample"] else ""))
-        rss = servers["luffy"].rss_mb()
-        floor_rss = servers["floor"].rss_mb()
+        servers = start_servers(args, env, floor_env, io_env, peer)
+        results, rounds = run_scenarios(args, wrk_bin, servers, accounts)
+        mem = memory(servers, rounds)
     finally:
         for server in servers.values():
             server.stop()
 
-    v = verdicts(results, args, rss, floor_rss)
+    v = verdicts(results, mem)
     info = machine_info(pg_version, redis_version, wrk_bin)
+    if peer_python:
+        freeze = subprocess.run([str(peer_python), "-m", "pip", "freeze"], capture_output=True,
+                                text=True).stdout
+        for package in ("fastapi-users", "fastapi", "uvicorn", "SQLAlchemy", "asyncpg", "pwdlib"):
+            found = re.search(rf"^{re.escape(package)}==(\S+)$", freeze, re.M | re.I)
+            info[f"peer: {package.lower()}"] = found.group(1) if found else "-"
     info["load average at start (1/5/15 min)"] = " / ".join(f"{x:.2f}" for x in load_before)
     info["load average at end (1/5/15 min)"] = " / ".join(f"{x:.2f}" for x in loadavg())
     elapsed = time.monotonic() - t_start
     print(table(v, app_time))
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     raw = {"started": started, "smoke": args.smoke, "duration": args.duration, "warmup": args.warmup,
-           "accounts": args.accounts, "machine": info, "create_app_s": app_time, **v}
+           "slices": args.slices, "accounts": args.accounts, "peers": args.peers,
+           "elapsed_s": round(elapsed, 1), "machine": info, "create_app_s": app_time, **v}
     for path in (OUT / f"results-{stamp}.json", OUT / "latest.json"):
         path.write_text(json.dumps(raw, indent=2, default=str))
     if not args.no_results:
         write_results(BENCH / "RESULTS.md", v, app_time, info, args, started, elapsed)
         log("wrote bench/RESULTS.md")
-    log(f"raw numbers: bench/out/results-{stamp}.json")
+    log(f"raw numbers: bench/out/results-{stamp}.json  ({elapsed:.0f} s)")
     return 0 if v["valid"] else 1
 
 

@@ -1,6 +1,7 @@
 """Instructions per request, counted by callgrind: a figure the machine's load cannot move.
 
     .venv/bin/python -m bench.instructions me verify refresh healthz
+    .venv/bin/python -m bench.instructions --io me verify refresh healthz   # the same-I/O floor
 
 Needs valgrind (``apt-get install -y valgrind``) and the accounts that a ``python -m bench``
 run leaves in its database (``luffy_bench``, Redis DB 13). For each
@@ -28,14 +29,17 @@ ENV = {
 KINDS = ("healthz", "verify", "me", "refresh")
 
 
-def child(kind, n):
+def child(kind, n, target="luffy"):
     """Serve ``n`` requests of ``kind`` by calling the WSGI app directly."""
-    from werkzeug.test import EnvironBuilder
+    from werkzeug.test import Client, EnvironBuilder
 
-    from luffy import create_app
+    if target == "io":
+        from bench.io_floor import app
+    else:
+        from luffy import create_app
 
-    app = create_app()
-    login = app.test_client().post(
+        app = create_app()
+    login = Client(app).post(
         "/users/login/", json={"username": account(1)["username"], "password": PASSWORD})
     tokens = login.get_json()
     if login.status_code != 200:
@@ -60,13 +64,15 @@ def child(kind, n):
         raise SystemExit(f"{kind}: not every answer was 200: {sorted(set(statuses))}")
 
 
-def count(kind, n):
+def count(kind, n, target="luffy"):
     """Instructions callgrind collected for a whole child run."""
+    env = {**os.environ, **{k: v for k, v in ENV.items() if k not in os.environ}}
+    if target == "io":  # the io floor reads the argon2id parameters from the last run's file
+        env.setdefault("BENCH_FLOOR_DATA", str(ROOT / "bench" / "out" / "floor-data.json"))
     done = subprocess.run(
         ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
-         sys.executable, "-m", "bench.instructions", "--child", kind, str(n)],
-        cwd=ROOT, env={**os.environ, **{k: v for k, v in ENV.items() if k not in os.environ}},
-        capture_output=True, text=True)
+         sys.executable, "-m", "bench.instructions", "--child", kind, str(n), target],
+        cwd=ROOT, env=env, capture_output=True, text=True)
     match = re.search(r"Collected : (\d+)", done.stderr)
     if done.returncode != 0 or not match:
         raise SystemExit(f"{kind}: callgrind run failed:\n{done.stdout}\n{done.stderr[-2000:]}")
@@ -75,13 +81,17 @@ def count(kind, n):
 
 def main(argv):
     if argv[:1] == ["--child"]:
-        child(argv[1], int(argv[2]))
+        child(argv[1], int(argv[2]), argv[3])
         return
+    target = "luffy"
+    if argv[:1] == ["--io"]:
+        target, argv = "io", argv[1:]
     for kind in argv or KINDS:
         if kind not in KINDS:
             raise SystemExit(f"unknown kind {kind!r}: one of {', '.join(KINDS)}")
-        per_request = (count(kind, 120) - count(kind, 20)) / 100
-        print(f"{kind:<8} {per_request / 1000:8.0f} k instructions per request", flush=True)
+        per_request = (count(kind, 120, target) - count(kind, 20, target)) / 100
+        print(f"{target:<5} {kind:<8} {per_request / 1000:8.0f} k instructions per request",
+              flush=True)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,96 @@
+"""Round trips per request to PostgreSQL and Redis, counted with strace: luffy against the io floor.
+
+    .venv/bin/python -m bench.roundtrips [--requests 20] [me verify refresh login]
+
+Needs strace and the database and floor data that a ``python -m bench`` run leaves
+(``--database``/``--redis-url`` as given to that run; defaults ``luffy_bench``, DB 13). It
+starts luffy and the same-I/O floor (``bench/io_floor.py``) under the benchmark's gunicorn
+settings, logs 16 accounts in on each, then for each request kind traces every thread of
+both workers (``strace -f -yy -e sendto,sendmsg,write``) while it sends the requests one
+at a time, and counts the sends to port 5432 and to port 6379 per request: the I/O a
+request costs, a figure the machine's load cannot move. A PostgreSQL request is one send
+(psycopg sends a statement, or a pipeline of them, at once); so is a Redis command.
+"""
+
+import argparse
+import json
+import re
+import secrets
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+from bench.__main__ import (
+    CYCLE, OUT, Server, account, call, database_url, luffy_env, request_lines, sessions,
+)
+
+KINDS = ("me", "verify", "refresh", "login", "login_email", "login_mobile")
+SEND = re.compile(r"(sendto|sendmsg|write)\(\d+<TCP:\[[^\]]*->[^\]]*:(\d+)\]>")
+
+
+def trace(server, lines, requests):
+    """Sends per request to each port, from every thread of ``server``'s workers."""
+    log = OUT / f"roundtrips-{server.name}.strace"
+    pids = [f"-p{task.name}" for pid in server.workers()
+            for task in Path(f"/proc/{pid}/task").iterdir()]
+    spy = subprocess.Popen(["strace", "-f", "-yy", "-qq", "-e", "trace=sendto,sendmsg,write",
+                            "-s", "0", "-o", str(log), *pids],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(1.5)  # attached
+    for i in range(requests):
+        method, path, header, body = lines[i % len(lines)]
+        headers = dict([header.split(": ", 1)]) if header != "-" else {}
+        status, answer = call(method, server.url + path,
+                              None if body == "-" else json.loads(body), headers)
+        if status != 200:
+            raise SystemExit(f"{server.name}: {method} {path} answered {status}: {answer}")
+    time.sleep(0.5)
+    spy.terminate()
+    spy.wait()
+    ports = Counter(m.group(2) for m in SEND.finditer(log.read_text()))
+    return {"postgresql": ports["5432"] / requests, "redis": ports["6379"] / requests}
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(prog="python -m bench.roundtrips", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("kinds", nargs="*", help="any of: " + ", ".join(KINDS) + " (default all)")
+    p.add_argument("--requests", type=int, default=20)
+    p.add_argument("--database", default="luffy_bench")
+    p.add_argument("--redis-url", default="redis://127.0.0.1:6379/13")
+    p.add_argument("--pg-admin-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    args = p.parse_args(argv)
+    args.kinds = args.kinds or list(KINDS)
+    if set(args.kinds) - set(KINDS):
+        p.error(f"unknown kinds: {', '.join(sorted(set(args.kinds) - set(KINDS)))}")
+    data = OUT / "floor-data.json"
+    if not data.exists():
+        raise SystemExit("run python -m bench first: it seeds the database and writes "
+                         "bench/out/floor-data.json")
+    secret = secrets.token_hex(32)
+    db_url = database_url(args.pg_admin_url, args.database)
+    env = luffy_env(db_url, args.redis_url, secret)
+    io_env = {k: v for k, v in env.items() if not k.startswith("LUFFY_")}
+    io_env["BENCH_FLOOR_DATA"] = str(data)
+    accounts = [account(i) for i in range(1, CYCLE + 1)]
+    servers = []
+    try:
+        servers = [Server("luffy", "wsgi:app", env), Server("io", "bench.io_floor:app", io_env)]
+        print(f"{'request':<13} {'luffy PG':>8} {'luffy Redis':>11} {'io PG':>6} {'io Redis':>8}")
+        for kind in args.kinds:
+            counts = []
+            for server in servers:
+                tokens = sessions(server, accounts) if kind in ("me", "verify", "refresh") else None
+                counts.append(trace(server, request_lines(kind, accounts, tokens), args.requests))
+            (lp, lr), (ip, ir) = [(c["postgresql"], c["redis"]) for c in counts]
+            print(f"{kind:<13} {lp:>8.2f} {lr:>11.2f} {ip:>6.2f} {ir:>8.2f}", flush=True)
+    finally:
+        for server in servers:
+            server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
