@@ -25,10 +25,12 @@ $(VENV)/.test: $(VENV)/.run
 install: $(VENV)/.run
 install-test: $(VENV)/.test
 
+# Development is chosen by name: any other start is production, which refuses the
+# repository's secret and a missing REDIS_URL.
 run: install
-	$(PY) -m flask --app wsgi db upgrade
-	$(PY) -m flask --app wsgi users demo
-	$(PY) -m flask --app wsgi run --port $(PORT)
+	LUFFY_CONFIG=development $(PY) -m flask --app wsgi db upgrade
+	LUFFY_CONFIG=development $(PY) -m flask --app wsgi users demo
+	LUFFY_CONFIG=development $(PY) -m flask --app wsgi run --port $(PORT)
 
 test: install-test
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -1,12 +1,17 @@
 """Settings of luffy: defaults in classes, overrides from the environment in one place.
 
 ``load(app, name)`` applies, in order: the class picked by ``name`` (or
-``LUFFY_CONFIG``), the deployment variables ``SECRET_KEY``, ``DATABASE_URL``,
-``REDIS_URL`` and ``CART_REDIS_URL``, and every ``LUFFY_<KEY>`` variable (Flask's
-``from_prefixed_env``: values are parsed as JSON where they parse).
+``LUFFY_CONFIG``, else ``production``), the deployment variables ``SECRET_KEY``,
+``DATABASE_URL``, ``REDIS_URL`` and ``CART_REDIS_URL``, and every ``LUFFY_<KEY>``
+variable (Flask's ``from_prefixed_env``: values are parsed as JSON where they parse).
+
+Whatever server loads the app, an unset ``LUFFY_CONFIG`` means production: the
+repository's development secret is used only when development is chosen by name
+(``make run`` does).
 """
 
 import os
+import re
 from datetime import timedelta
 
 DEV_SECRET_KEY = "dev-only-secret-key-change-me-in-production-0123456789"
@@ -15,11 +20,13 @@ DEV_SECRET_KEY = "dev-only-secret-key-change-me-in-production-0123456789"
 class Config:
     """Defaults shared by every environment."""
 
-    SECRET_KEY = DEV_SECRET_KEY
+    SECRET_KEY = None  # production refuses to start without one (check_production)
     SQLALCHEMY_DATABASE_URI = "sqlite:///luffy.sqlite3"  # relative to the instance folder
     # hide_parameters: a logged database error must not carry identifiers or hashes.
     SQLALCHEMY_ENGINE_OPTIONS: dict = {"hide_parameters": True}
-    REDIS_URL = None  # throttle counters and the access-token denylist; None: in-process
+    # Throttle counters and the access-token denylist. None or "memory://": one in-process
+    # store per process, which production refuses unless it is named (one process only).
+    REDIS_URL = None
     CART_REDIS_URL = None  # the carts; None: REDIS_URL
     REDIS_TIMEOUT = 0.5  # seconds, for connecting and for every command
     DATABASE_CONNECT_TIMEOUT = 2  # seconds
@@ -46,22 +53,27 @@ class Config:
     AUTH_HEADER_TYPES: list = ["Bearer", "JWT"]  # Authorization schemes of an access token
     LOGIN_RATE_LIMIT = "10 per minute"  # failed password attempts: README, "Throttling"
     TRUSTED_PROXIES = 0  # how many proxies in front of us set X-Forwarded-For
-    CORS_ORIGINS: list = []
+    CORS_ORIGINS: list = []  # exact origins only: scheme://host[:port]
     MAX_CONTENT_LENGTH = 1024 * 1024
     JSON_MAX_DEPTH = 20
 
     PASSWORD_HASH_MEMORY_COST = 19456  # KiB: OWASP's argon2id minimum
     PASSWORD_HASH_TIME_COST = 2
     PASSWORD_HASH_PARALLELISM = 1
+    # A stored Django pbkdf2_sha256 hash above this many iterations is refused like an
+    # unknown hash (one argon2id check) instead of being run: Django 5.1 uses 870,000.
+    DJANGO_PBKDF2_MAX_ITERATIONS = 1_000_000
 
     LOG_JSON = False  # one JSON object a line (production) instead of readable text
     LOG_LEVEL = "INFO"  # of the "luffy" loggers: logins and failures; DEBUG adds every request
 
 
 class DevelopmentConfig(Config):
-    """``flask run`` on a laptop: SQLite, in-process Redis, readable logs."""
+    """``make run`` on a laptop: SQLite, in-process Redis, readable logs, and the
+    repository's secret. Only ever used when chosen by name (``LUFFY_CONFIG=development``)."""
 
     DEBUG = False
+    SECRET_KEY = DEV_SECRET_KEY
 
 
 class TestingConfig(Config):
@@ -76,9 +88,9 @@ class TestingConfig(Config):
 
 
 class ProductionConfig(Config):
-    """``gunicorn wsgi:app``: refuses a weak secret, JSON logs, secure cookies."""
+    """The default, under any server: refuses a weak secret and a missing Redis, JSON
+    logs, secure cookies."""
 
-    SECRET_KEY = None
     JWT_COOKIE_SECURE = True
     LOG_JSON = True
 
@@ -96,13 +108,19 @@ DEPLOYMENT_NAMES = {
     "CART_REDIS_URL": "CART_REDIS_URL",
 }
 
+IN_PROCESS_REDIS = "memory://"
+_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+ORIGIN = re.compile(
+    rf"https?://{_LABEL}(?:\.{_LABEL})*(?::[0-9]{{1,5}})?",
+    re.ASCII | re.IGNORECASE)
+
 SECONDS = ("JWT_ACCESS_TOKEN_EXPIRES", "JWT_REFRESH_TOKEN_EXPIRES")
 LISTS = ("JWT_PREVIOUS_SECRET_KEYS", "JWT_PUBLIC_KEY_FILES", "CORS_ORIGINS", "AUTH_HEADER_TYPES")
 
 
 def load(app, name=None, overrides=None):
     """Fill ``app.config`` from the class ``name``, the environment and ``overrides``."""
-    name = name or os.environ.get("LUFFY_CONFIG") or _default_name()
+    name = name or os.environ.get("LUFFY_CONFIG") or "production"
     if name not in CONFIGS:
         raise RuntimeError(f"LUFFY_CONFIG must be one of {sorted(CONFIGS)}, not {name!r}")
     app.config.from_object(CONFIGS[name])
@@ -118,16 +136,13 @@ def load(app, name=None, overrides=None):
     _derive(app.config)
     if name == "production":
         check_production(app.config)
+    if app.config["REDIS_URL"] == IN_PROCESS_REDIS:
+        app.config["REDIS_URL"] = None  # named on purpose: the in-process store
 
 
 def under_gunicorn():
     """Whether this process is a gunicorn server (its arbiter sets SERVER_SOFTWARE)."""
     return os.environ.get("SERVER_SOFTWARE", "").startswith("gunicorn/")
-
-
-def _default_name():
-    """Production under gunicorn, development elsewhere."""
-    return "production" if under_gunicorn() else "development"
 
 
 def _derive(config):
@@ -136,6 +151,7 @@ def _derive(config):
         # A bare string would be taken apart letter by letter: one-letter HMAC keys.
         if not isinstance(config[key], (list, tuple)):
             raise RuntimeError(f"{key} must be a JSON list, e.g. LUFFY_{key}='[\"...\"]'")
+    config["CORS_ORIGINS"] = [exact_origin(origin) for origin in config["CORS_ORIGINS"]]
     for key in SECONDS:
         if isinstance(config[key], (int, float)):
             config[key] = timedelta(seconds=config[key])
@@ -182,8 +198,26 @@ def _connect_timeout(uri, seconds):
     return {}
 
 
+def exact_origin(origin):
+    """``origin`` in lower case if it is one exact ``scheme://host[:port]``, else RuntimeError.
+
+    Credentials are allowed cross-origin, so no wildcard or pattern may stand here:
+    flask-cors takes any string holding ``*``, ``?``, ``(`` ... as a regular expression
+    and matches it at the start only (``https://.*\\.example\\.com`` admits
+    ``https://a.example.com.evil.io``). That includes an IPv6 literal's brackets, so a
+    host is a name or an IPv4 address.
+    """
+    if not isinstance(origin, str) or not ORIGIN.fullmatch(origin):
+        raise RuntimeError(
+            f"CORS_ORIGINS entry {origin!r} is not an exact origin: list each one as "
+            "scheme://host[:port] (http or https, a host name or IPv4 address, no path, "
+            "no wildcard or pattern)")
+    return origin.lower()
+
+
 def check_production(config):
-    """Refuse to serve with a missing, short or well-known secret key."""
+    """Refuse to serve with a missing, short or well-known secret key, or without a
+    shared Redis."""
     secrets = [("SECRET_KEY", config.get("SECRET_KEY"))]
     if config["JWT_ALGORITHM"].startswith("HS"):
         secrets.append(("JWT_SECRET_KEY", config.get("JWT_SECRET_KEY")))
@@ -195,3 +229,8 @@ def check_production(config):
             raise RuntimeError(f"{key} is the development default: set a secret of your own")
         if len(str(secret).encode()) < 32:
             raise RuntimeError(f"{key} is shorter than 32 bytes")
+    if not config.get("REDIS_URL"):
+        raise RuntimeError(
+            "REDIS_URL is not set: production needs a Redis shared by every worker and "
+            f"instance (logouts and throttling); set REDIS_URL={IN_PROCESS_REDIS} to run "
+            "one single process on an in-process store")

@@ -7,7 +7,7 @@ from flask.sessions import SessionInterface
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 import config
-from luffy.bodies import JSONProvider
+from luffy.bodies import JSONProvider, Request
 
 MIGRATIONS = os.path.join(os.path.dirname(os.path.dirname(__file__)), "migrations")
 
@@ -25,10 +25,11 @@ class NoCookieSession(SessionInterface):
 
 
 class Luffy(Flask):
-    """Flask, with a JSON parser that treats a body nested too deep as malformed, and no
-    cookie session."""
+    """Flask, with a JSON parser that treats a body nested too deep as malformed, a body
+    limit that holds for chunked bodies too, and no cookie session."""
 
     json_provider_class = JSONProvider
+    request_class = Request
     session_interface = NoCookieSession()
 
 

@@ -5,12 +5,48 @@ Anything else is answered with the contract's errors: a body that does not parse
 errors (wrong types, a JSON value that is not an object) are ``invalid``.
 """
 
+from flask import Request as FlaskRequest
 from flask import request
 from flask.json.provider import DefaultJSONProvider
+from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.utils import cached_property
+from werkzeug.wsgi import LimitedStream
 
 from luffy.errors import APIError
 
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+class Request(FlaskRequest):
+    """Flask's request, with ``MAX_CONTENT_LENGTH`` enforced on a chunked body too.
+
+    Werkzeug stops reading a body without ``Content-Length`` at the limit and hands
+    back what it read, so an oversized chunked body was parsed truncated (a 400, or a
+    form missing its last fields) instead of being refused with a 413.
+    """
+
+    @cached_property
+    def stream(self):
+        """The body; a streamed one (no ``Content-Length``, ended by the server) over
+        ``max_content_length`` raises 413 while it is read, wherever it is read first."""
+        limit = self.max_content_length
+        if (self.content_length is None and limit is not None and not self.shallow
+                and "wsgi.input_terminated" in self.environ):
+            return _StreamedBody(self.environ["wsgi.input"], limit)
+        return super().stream
+
+
+class _StreamedBody(LimitedStream):
+    """Reads one byte past ``limit``: having read it means the body is too large."""
+
+    def __init__(self, stream, limit):
+        super().__init__(stream, limit + 1, is_max=True)
+
+    def readinto(self, b):
+        size = super().readinto(b)
+        if self.is_exhausted:
+            raise RequestEntityTooLarge()
+        return size
 
 
 class JSONProvider(DefaultJSONProvider):

@@ -22,13 +22,15 @@ def free_port():
 
 
 def server_env(database_url, redis_url=None, **settings):
-    """The environment of a production server: its secret, database, Redis and ``LUFFY_*``."""
+    """The environment of a production server: its secret, database, Redis and ``LUFFY_*``.
+
+    Without ``redis_url`` it names the in-process store (``memory://``), which
+    production accepts only by name: one process only.
+    """
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LUFFY_", "SERVER_SOFTWARE"))}
     env.update(SECRET_KEY=secrets.token_hex(32), DATABASE_URL=database_url, PYTHONUNBUFFERED="1")
-    env.pop("REDIS_URL", None)
     env.pop("CART_REDIS_URL", None)
-    if redis_url:
-        env["REDIS_URL"] = redis_url
+    env["REDIS_URL"] = redis_url or "memory://"
     for key, value in settings.items():
         env[f"LUFFY_{key}"] = value if isinstance(value, str) else json.dumps(value)
     return env

@@ -76,6 +76,7 @@ def test_production_refuses_a_weak_secret(monkeypatch, secret, words):
 
 def test_production_with_a_strong_secret(monkeypatch):
     monkeypatch.setenv("SECRET_KEY", STRONG)
+    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:1/3")
     app = create_app("production", {"SQLALCHEMY_DATABASE_URI": "sqlite://"})
     assert app.config["ENV_NAME"] == "production" and not app.debug
     assert app.config["JWT_COOKIE_SECURE"] is True
@@ -87,6 +88,92 @@ def test_gunicorn_means_production(monkeypatch):
         create_app()
     monkeypatch.setenv("LUFFY_CONFIG", "testing")
     assert create_app().testing
+
+
+@pytest.mark.parametrize("secret, words", [(None, "SECRET_KEY is not set"),
+                                           (config.DEV_SECRET_KEY, "development default")])
+def test_any_server_without_luffy_config_is_production(monkeypatch, secret, words):
+    """uwsgi, waitress, mod_wsgi and ``flask run`` never fall back on the repository's secret."""
+    if secret:
+        monkeypatch.setenv("SECRET_KEY", secret)
+    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:1/3")
+    with pytest.raises(RuntimeError, match=words):
+        create_app(overrides={"SQLALCHEMY_DATABASE_URI": "sqlite://"})
+    monkeypatch.setenv("SECRET_KEY", STRONG)
+    assert create_app(overrides={"SQLALCHEMY_DATABASE_URI": "sqlite://"}).config["ENV_NAME"] \
+        == "production"
+
+
+def test_flask_command_without_luffy_config_refuses_the_development_secret():
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("LUFFY_CONFIG", "SECRET_KEY", "SERVER_SOFTWARE")}
+    result = subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", "routes"], env=env,
+                            capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode != 0
+    assert "SECRET_KEY is not set" in result.stderr
+
+
+def test_only_development_by_name_uses_the_repository_secret():
+    app = create_app("development", {"SQLALCHEMY_DATABASE_URI": "sqlite://"})
+    assert app.config["SECRET_KEY"] == app.config["JWT_SECRET_KEY"] == config.DEV_SECRET_KEY
+    assert config.Config.SECRET_KEY is None and config.ProductionConfig.SECRET_KEY is None
+
+
+def test_production_refuses_to_start_without_redis(monkeypatch):
+    monkeypatch.setenv("SECRET_KEY", STRONG)
+    with pytest.raises(RuntimeError, match="REDIS_URL is not set"):
+        create_app("production", {"SQLALCHEMY_DATABASE_URI": "sqlite://"})
+
+
+def test_production_takes_the_in_process_store_only_by_name(monkeypatch):
+    monkeypatch.setenv("SECRET_KEY", STRONG)
+    monkeypatch.setenv("REDIS_URL", "memory://")
+    app = create_app("production", {"SQLALCHEMY_DATABASE_URI": "sqlite://"})
+    assert app.config["REDIS_URL"] is None
+    assert app.config["RATELIMIT_STORAGE_URI"] == "memory://"
+    assert app.extensions["luffy_redis"]["main"].ping()
+
+
+@pytest.mark.parametrize("origin", [
+    "*",
+    "https://.*\\.example\\.com",
+    "https://*.example.com",
+    r"^https://app\.example\.com$",
+    "https://app.example.com/",
+    "https://app.example.com/path",
+    "app.example.com",
+    "ftp://app.example.com",
+    "https://user@app.example.com",
+    "null",
+    "http://[::1]:8080",  # flask-cors would read the brackets as a character class
+    "",
+    42,
+])
+@pytest.mark.parametrize("name", ["testing", "development"])
+def test_cors_origins_refuse_wildcards_and_patterns(name, origin):
+    with pytest.raises(RuntimeError, match="not an exact origin"):
+        create_app(name, {"SQLALCHEMY_DATABASE_URI": "sqlite://", "CORS_ORIGINS": [origin]})
+
+
+def test_cors_origins_refuse_a_pattern_from_the_environment(monkeypatch):
+    monkeypatch.setenv("LUFFY_CORS_ORIGINS", '["https://.*\\\\.example\\\\.com"]')
+    with pytest.raises(RuntimeError, match="not an exact origin"):
+        create_app("testing")
+
+
+def test_an_exact_cors_origin_still_works():
+    app = create_app("testing", {"CORS_ORIGINS": ["https://App.Example.com:8443",
+                                                  "http://127.0.0.1:5173"]})
+    assert app.config["CORS_ORIGINS"] == ["https://app.example.com:8443",
+                                          "http://127.0.0.1:5173"]
+    preflight = {"Access-Control-Request-Method": "POST"}
+    client = app.test_client()
+    for origin in ("https://app.example.com:8443", "http://127.0.0.1:5173"):
+        response = client.options("/users/login/", headers={"Origin": origin, **preflight})
+        assert response.headers["Access-Control-Allow-Origin"] == origin
+    for origin in ("https://app.example.com:8443.evil.io", "https://app.example.com"):
+        response = client.options("/users/login/", headers={"Origin": origin, **preflight})
+        assert "Access-Control-Allow-Origin" not in response.headers
 
 
 def test_unknown_config_name():

@@ -56,6 +56,75 @@ def test_body_over_the_limit_is_413(client, path, content_type):
     assert answer(response, 413) == "payload_too_large"
 
 
+LIMIT = 1024 * 1024
+CHUNKED_BODIES = [  # (Content-Type, a body of exactly ``size`` bytes, the credentials last)
+    ("application/json",
+     lambda size: b'{"pad": "' + b"x" * (size - 53) + b'", "username": "alice", "password": "wrong"}'),
+    ("application/x-www-form-urlencoded",
+     lambda size: b"pad=" + b"x" * (size - 34) + b"&username=alice&password=wrong"),
+]
+
+
+def post_chunked(client, content_type, body, path=LOGIN):
+    """POST ``body`` without a Content-Length, as a WSGI server hands on a chunked one:
+    de-chunked, with ``wsgi.input_terminated`` set (gunicorn, mod_wsgi, uwsgi, werkzeug)."""
+    import io
+
+    return client.post(path, input_stream=io.BytesIO(body), environ_base={"wsgi.input_terminated": True},
+                       headers={"Transfer-Encoding": "chunked", "Content-Type": content_type})
+
+
+@pytest.mark.parametrize("path", [LOGIN, "/users/login/refresh", "/users/login/verify", "/users/logout"])
+@pytest.mark.parametrize("content_type, make_body", CHUNKED_BODIES)
+def test_chunked_body_over_the_limit_is_413(client, path, content_type, make_body):
+    response = post_chunked(client, content_type, make_body(LIMIT + 1), path=path)
+    assert answer(response, 413) == "payload_too_large"
+
+
+@pytest.mark.parametrize("content_type, make_body", CHUNKED_BODIES)
+def test_chunked_body_at_the_limit_is_read_whole(client, alice, content_type, make_body):
+    body = make_body(LIMIT)
+    assert len(body) == LIMIT
+    # Read whole: a truncated body would lose the credentials at its end (400).
+    assert answer(post_chunked(client, content_type, body), 401) == "authentication_failed"
+
+
+def test_small_chunked_body_logs_in(client, alice):
+    body = json.dumps({"username": "alice", "password": PASSWORD}).encode()
+    assert post_chunked(client, "application/json", body).status_code == 200
+
+
+@pytest.mark.slow
+def test_chunked_body_over_the_limit_is_413_under_gunicorn(tmp_path, make_app):
+    """The same through real gunicorn, which de-chunks the body for the app."""
+    import http.client
+
+    from tests.conftest import DATABASE_URL, REDIS_URL
+    from tests.servers import Server, flask, server_env
+
+    make_app()  # on a real database: empties the tables
+    env = server_env(DATABASE_URL or f"sqlite:///{tmp_path}/luffy.db", REDIS_URL)
+    flask(env, "db", "upgrade")
+
+    def send(content_type, body):
+        connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+        chunks = (body[i:i + 65536] for i in range(0, len(body), 65536))
+        connection.request("POST", LOGIN, body=chunks, encode_chunked=True,
+                           headers={"Content-Type": content_type})
+        response = connection.getresponse()
+        try:
+            return response.status, json.loads(response.read())
+        finally:
+            connection.close()
+
+    with Server(env) as server:
+        for content_type, make_body in CHUNKED_BODIES:
+            assert send(content_type, make_body(LIMIT + 1))[1]["code"] == "payload_too_large"
+            assert send(content_type, make_body(LIMIT)) == (401, {
+                "code": "authentication_failed",
+                "detail": "No active account found with the given credentials"})
+
+
 def test_many_form_fields_are_not_a_crash(client):
     body = "&".join(f"f{i}=1" for i in range(50000))
     assert answer(post(client, body, "application/x-www-form-urlencoded"), 400) == "invalid"

@@ -12,7 +12,7 @@ from luffy import create_app
 from luffy.auth import services
 from luffy.auth.models import User
 from luffy.extensions import db
-from tests.conftest import DATABASE_URL, PASSWORD
+from tests.conftest import DATABASE_URL, PASSWORD, REDIS_URL, add_user
 
 # Django's own test vector (django/contrib/auth tests, Django 5.1: 870000 iterations).
 DJANGO_PASSWORD = "lètmein"
@@ -47,6 +47,7 @@ def test_production_app_hashes_with_argon2id_m19456_t2_p1(make_app, redis_client
     app = create_app("production", {
         "SECRET_KEY": secrets.token_hex(32),
         "SQLALCHEMY_DATABASE_URI": DATABASE_URL or f"sqlite:///{tmp_path}/prod.sqlite3",
+        "REDIS_URL": REDIS_URL or "memory://",  # production needs one named
     }, redis_main=redis_client, redis_cart=redis_client)
     try:
         with app.app_context():
@@ -91,6 +92,55 @@ def test_wrong_password_on_a_django_hash_fails(app, client, user, password):
     assert response.status_code == 401
     assert response.get_json()["code"] == "authentication_failed"
     assert stored_hash(app, user.id) == DJANGO_HASH  # untouched
+
+
+def django_hash(password, iterations, salt="seasalt"):
+    """A Django ``pbkdf2_sha256`` hash, made the way Django makes it."""
+    import base64
+    import hashlib
+
+    digest = hashlib.pbkdf2_hmac("sha256", password.encode(), salt.encode(), iterations)
+    return f"pbkdf2_sha256${iterations}${salt}${base64.b64encode(digest).decode()}"
+
+
+def test_django_iteration_ceiling_is_a_documented_setting():
+    assert ProductionConfig.DJANGO_PBKDF2_MAX_ITERATIONS == 1_000_000
+    assert int(DJANGO_HASH.split("$")[1]) <= ProductionConfig.DJANGO_PBKDF2_MAX_ITERATIONS
+
+
+@pytest.fixture
+def ceiling_app(make_app):
+    return make_app(DJANGO_PBKDF2_MAX_ITERATIONS=2000)
+
+
+@pytest.mark.parametrize("iterations, status", [(2000, 200), (2001, 401), (10 ** 12, 401)])
+def test_a_django_hash_over_the_iteration_ceiling_is_refused_not_run(
+        ceiling_app, monkeypatch, iterations, status):
+    """Over the ceiling, even the right password is refused, and the hash is not run:
+    the login costs one argon2id check, like an unknown hash."""
+    import hashlib
+
+    from luffy.auth import passwords
+
+    app = ceiling_app
+    user = add_user(app)
+    # The hash is built before the spies: 10**12 iterations are never computed.
+    stored = django_hash(DJANGO_PASSWORD, min(iterations, 2001))
+    store_hash(app, user.id, stored.replace("$2001$", f"${iterations}$", 1))
+    runs, burns = [], []
+    pbkdf2 = hashlib.pbkdf2_hmac
+    monkeypatch.setattr(hashlib, "pbkdf2_hmac", lambda *a: runs.append(a[3]) or pbkdf2(*a))
+    burn = passwords.burn_time
+    monkeypatch.setattr(passwords, "burn_time", lambda p: burns.append(p) or burn(p))
+    response = login(app.test_client(), password=DJANGO_PASSWORD)
+    assert response.status_code == status
+    if status == 200:
+        assert runs == [iterations] and burns == []
+        assert stored_hash(app, user.id).startswith("$argon2id$")
+    else:
+        assert response.get_json()["code"] == "authentication_failed"
+        assert runs == [] and burns == [DJANGO_PASSWORD]
+        assert stored_hash(app, user.id).startswith("pbkdf2_sha256$")
 
 
 @pytest.mark.parametrize("broken", [

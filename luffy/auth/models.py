@@ -5,9 +5,10 @@ from decimal import Decimal
 
 from sqlalchemy import ForeignKey, Numeric, String, or_, select
 from sqlalchemy.dialects import mysql
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, validates
 
 from luffy.auth import passwords
+from luffy.auth.identifiers import fold
 from luffy.extensions import db
 
 
@@ -27,7 +28,12 @@ def utcnow():
 
 
 class User(db.Model):
-    """An account. Username, email and mobile each identify it at login."""
+    """An account. Username, email and mobile each identify it at login.
+
+    ``email_key`` and ``username_key`` are :func:`~luffy.auth.identifiers.fold` of the
+    email and the username, set whenever those are: a login compares an email by its
+    key, and the keys keep an email from colliding with another account's identifiers.
+    """
 
     __tablename__ = "users"
 
@@ -35,6 +41,9 @@ class User(db.Model):
     username: Mapped[str] = mapped_column(identifier_type(150), unique=True)
     email: Mapped[str | None] = mapped_column(identifier_type(254), unique=True)  # stored lower-case
     mobile: Mapped[str | None] = mapped_column(identifier_type(15), unique=True)
+    # Not unique: usernames are case-sensitive ("Alice" and "alice" are two accounts).
+    username_key: Mapped[str] = mapped_column(identifier_type(150), index=True)
+    email_key: Mapped[str | None] = mapped_column(identifier_type(254), index=True, unique=True)
     password: Mapped[str] = mapped_column(String(255))  # a hash, never the password
     nickname: Mapped[str] = mapped_column(String(50), default="")
     avatar: Mapped[str] = mapped_column(String(255), default="")  # absolute URL or ""
@@ -47,6 +56,16 @@ class User(db.Model):
     date_joined: Mapped[datetime] = mapped_column(default=utcnow)
     last_login: Mapped[datetime | None]
 
+    @validates("username")
+    def _set_username_key(self, _name, username):
+        self.username_key = fold(username)
+        return username
+
+    @validates("email")
+    def _set_email_key(self, _name, email):
+        self.email_key = fold(email) if email is not None else None
+        return email
+
     def set_password(self, password):
         """Store ``password`` hashed with the configured argon2id parameters."""
         self.password = passwords.hash_password(password)
@@ -57,9 +76,10 @@ class User(db.Model):
 
     @staticmethod
     def identified_by(identifier):
-        """The one query for login: username, email (any case) or mobile."""
+        """The one query for login: username, email (any case or compatibility form, by
+        its key) or mobile."""
         return select(User).where(
-            or_(User.username == identifier, User.email == identifier.lower(),
+            or_(User.username == identifier, User.email_key == fold(identifier),
                 User.mobile == identifier)
         ).limit(2)
 
@@ -69,7 +89,8 @@ class User(db.Model):
         Checked again in Python because MySQL's PAD SPACE collations let "alice "
         match "alice" in SQL.
         """
-        return identifier in (self.username, self.mobile) or identifier.lower() == self.email
+        return identifier in (self.username, self.mobile) or (
+            self.email_key is not None and fold(identifier) == self.email_key)
 
     def __repr__(self):
         return f"<User {self.id} {self.username!r}>"

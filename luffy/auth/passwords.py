@@ -50,7 +50,10 @@ def verify_password(stored, password):
             return False, False
         return True, ph.check_needs_rehash(stored)
     if stored.startswith(DJANGO_PBKDF2):
-        return _check_django_pbkdf2(stored, password), True
+        ok = _check_django_pbkdf2(stored, password,
+                                  current_app.config["DJANGO_PBKDF2_MAX_ITERATIONS"])
+        if ok is not None:
+            return ok, True
     if stored.startswith(("scrypt:", "pbkdf2:")):
         return check_password_hash(stored, password), True
     burn_time(password)  # an unusable or unknown hash costs what a real check costs
@@ -66,11 +69,16 @@ def burn_time(password):
         pass
 
 
-def _check_django_pbkdf2(stored, password):
-    """Django's ``pbkdf2_sha256$<iterations>$<salt>$<base64 hash>``."""
+def _check_django_pbkdf2(stored, password, max_iterations):
+    """Django's ``pbkdf2_sha256$<iterations>$<salt>$<base64 hash>``; ``None`` when the
+    hash is malformed or asks for more than ``max_iterations`` (a stored hash must not
+    buy an attacker unbounded CPU per login): the caller treats it as unknown."""
     try:
         _, iterations, salt, expected = stored.split("$", 3)
-        digest = hashlib.pbkdf2_hmac("sha256", password.encode(), salt.encode(), int(iterations))
+        iterations = int(iterations)
     except ValueError:
-        return False
+        return None
+    if not 0 < iterations <= max_iterations:
+        return None
+    digest = hashlib.pbkdf2_hmac("sha256", password.encode(), salt.encode(), iterations)
     return hmac.compare_digest(base64.b64encode(digest).decode(), expected)

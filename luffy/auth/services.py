@@ -7,9 +7,10 @@ from datetime import timedelta
 import redis
 from flask import current_app, g
 from flask_jwt_extended import create_access_token, create_refresh_token
-from sqlalchemy import exists, func, or_, select, update
+from sqlalchemy import exists, or_, select, update
 
 from luffy.auth import passwords, tokens
+from luffy.auth.identifiers import fold
 from luffy.auth.models import RefreshToken, User, utcnow
 from luffy.auth.throttle import account_key
 from luffy.auth.tokens import access_token_revoked, denied_key, version_key
@@ -232,6 +233,8 @@ def flush_expired():
 def create_user(username, password, email=None, mobile=None, **profile):
     """A new account, refused when an identifier would make any login ambiguous."""
     email = email.lower() if email else None
+    if _too_long_once_folded(username, email):
+        raise APIError.invalid({"username": ["An identifier is too long once normalised."]})
     if identifier_taken(username, email, mobile):
         raise APIError.invalid({"username": ["An account already uses one of these identifiers."]})
     user = User(username=username, email=email, mobile=mobile, **profile)
@@ -241,20 +244,30 @@ def create_user(username, password, email=None, mobile=None, **profile):
     return user
 
 
+def _too_long_once_folded(username, email):
+    """Whether a key would overflow its column (NFKC expands a few characters, "ﬃ" to "ffi")."""
+    return any(value and len(fold(value)) > column.type.length
+               for value, column in ((username, User.username_key), (email, User.email_key)))
+
+
 def identifier_taken(username=None, email=None, mobile=None, exclude_id=None):
     """Whether any of the identifiers would make another account's login ambiguous.
 
-    A username may not equal another account's username, email (any case) or mobile;
-    an email or mobile may not equal another account's own or its username.
+    A login matches an account by ``username == given``, ``email_key == fold(given)``
+    or ``mobile == given`` (:func:`luffy.auth.identifiers.fold`): a username may not
+    equal another account's username or mobile, nor fold to its email key; an email's
+    key may not equal another account's email key, username key or mobile; a mobile
+    may not equal another account's mobile or username, nor fold to its email key.
     """
     checks = []
     if username:
-        checks += [User.username == username, User.email == username.lower(),
+        checks += [User.username == username, User.email_key == fold(username),
                    User.mobile == username]
     if email:
-        checks += [User.email == email.lower(), func.lower(User.username) == email.lower()]
+        key = fold(email)
+        checks += [User.email_key == key, User.username_key == key, User.mobile == key]
     if mobile:
-        checks += [User.mobile == mobile, User.username == mobile]
+        checks += [User.mobile == mobile, User.username == mobile, User.email_key == fold(mobile)]
     if not checks:
         return False
     query = select(User.id).where(or_(*checks))

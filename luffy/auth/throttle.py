@@ -21,13 +21,13 @@ and instance; while that Redis cannot be reached they live in this process's mem
 import hashlib
 import logging
 import time
-import unicodedata
 from functools import wraps
 
 import redis
 from flask import current_app
 from limits import parse
 
+from luffy.auth.identifiers import fold
 from luffy.errors import APIError, PasswordRejected
 from luffy.extensions import client_address, redis_clients
 
@@ -40,8 +40,7 @@ def account_key(user=None, identifier=""):
     """The budget a login counts against: the account's id, else the normalised identifier."""
     if user is not None:
         return f"id:{user.id}"
-    folded = unicodedata.normalize("NFKC", identifier).casefold()
-    return "name:" + hashlib.sha256(folded.encode()).hexdigest()[:32]
+    return "name:" + hashlib.sha256(fold(identifier).encode()).hexdigest()[:32]
 
 
 class Counters:
