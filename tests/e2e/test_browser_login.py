@@ -122,6 +122,58 @@ def test_the_page_refreshes_the_access_token_on_its_own(page, luffy_server, scre
     screenshot()
 
 
+def test_no_token_reaches_the_page(page, luffy_server):
+    bodies = {}
+    page.on("response", lambda r: bodies.setdefault(r.url.split("?")[0].rstrip("/").rsplit("/", 1)[-1],
+                                                    r) if "/users/login" in r.url else None)
+    open_login(page, luffy_server)
+    sign_in(page)
+    expect_account(page)
+    page.wait_for_timeout(ACCESS_LIFETIME * 1000)  # an automatic refresh
+    assert bodies["login"].json() == {"cart_total": CART_ITEMS}
+    assert bodies["refresh"].json() == {}
+    cookies = {c["name"]: c for c in page.context.cookies()}
+    assert cookies["refresh_token_cookie"]["path"] in ("/users/login/refresh", "/users/logout")
+    assert cookies["access_token_cookie"]["expires"] > 0  # not a session cookie: it ends with its token
+
+
+def test_without_the_cookie_store_api_the_page_learns_the_lifetime(page, luffy_server):
+    """Browsers that cannot tell a cookie's expiry: the page watches the csrf cookie go."""
+    page.add_init_script("delete window.cookieStore")
+    refreshes = []
+    page.on("response", lambda r: refreshes.append(r.status) if r.url.endswith("/users/login/refresh") else None)
+    open_login(page, luffy_server)
+    assert page.evaluate("'cookieStore' in window") is False
+    sign_in(page)
+    expect(page.locator("#nickname")).to_have_text(ALICE["nickname"])
+    expect(page.locator("#countdown")).to_have_text("—")  # no expiry known yet
+    page.wait_for_timeout((ACCESS_LIFETIME * 3 + 1) * 1000)
+
+    assert len(refreshes) >= 3 and set(refreshes) == {200}, refreshes
+    expect(page.locator("#countdown")).to_have_text(re.compile(r"^0:0\d$"))  # the lifetime, learned
+    assert page_fetch(page, "/users/me")[0] == 200
+
+
+def test_a_401_from_the_profile_triggers_a_refresh_and_a_retry(page, luffy_server):
+    open_login(page, luffy_server)
+    answered = []
+
+    def first_refused(route):
+        if answered:
+            route.continue_()
+        else:
+            answered.append(401)
+            route.fulfill(status=401, headers={"Content-Type": "application/json"},
+                          body=json.dumps({"code": "token_not_valid", "detail": "Token is invalid or expired"}))
+
+    page.route("**/users/me", first_refused)
+    with page.expect_response("**/users/login/refresh") as refresh:
+        sign_in(page)
+    assert refresh.value.status == 200
+    expect_account(page)
+    expect(page.locator("#identity")).to_have_text(re.compile(r"^@alice · ", re.I))
+
+
 def test_a_reload_restores_the_session_without_the_cart(page, luffy_server, screenshot):
     open_login(page, luffy_server)
     sign_in(page)

@@ -1,7 +1,9 @@
 /*
  * The login page of luffy. It talks to the auth API in cookie mode: the server keeps
- * the tokens in HttpOnly cookies, and this script keeps only the access token's
- * decoded claims, in memory. Nothing goes into localStorage or sessionStorage.
+ * the tokens in HttpOnly cookies and never hands one to this script (a cookie login
+ * answers only the cart total, a cookie refresh `{}`). The profile comes from
+ * GET /users/me; whether a session exists, from the readable csrf cookies. Nothing
+ * goes into localStorage or sessionStorage.
  */
 "use strict";
 
@@ -47,8 +49,11 @@
     countdown: $("countdown"),
   };
 
-  // The session, in memory only.
-  const session = { claims: null, profile: null, cartTotal: null };
+  // The session, in memory only: the profile, the cart total (only a login tells it)
+  // and what the page knows of the current access cookie's life (see scheduleRefresh).
+  const session = { profile: null, cartTotal: null };
+  const access = { receivedAt: 0, expiresAt: null, watching: false };
+  let learnedLifetime = null;  // ms, seen from a csrf_access_token cookie's disappearance
   let refreshTimer = null;
   let refreshing = null;  // the refresh request in flight, if any
   let epoch = 0;  // bumped when a session ends: late answers of its requests are dropped
@@ -101,13 +106,15 @@
     return null;
   }
 
-  /** The payload of a JWT, decoded but not verified (the server verifies). */
-  function decodeJwt(token) {
-    const payload = String(token).split(".")[1] || "";
-    const base64 = payload.replace(/-/g, "+").replace(/_/g, "/");
-    const padded = base64 + "=".repeat((4 - (base64.length % 4)) % 4);
-    const bytes = Uint8Array.from(atob(padded), (c) => c.charCodeAt(0));
-    return JSON.parse(new TextDecoder().decode(bytes));
+  /** When a readable cookie expires (ms since the epoch), where the browser says; else null. */
+  async function cookieExpiry(name) {
+    if (!window.cookieStore) return null;  // the Cookie Store API: Chromium, Safari 18.4+
+    try {
+      const found = await window.cookieStore.get(name);
+      return found && Number.isFinite(found.expires) ? found.expires : null;
+    } catch (_unavailable) {
+      return null;
+    }
   }
 
   /** A sentence a person understands for a failed request. */
@@ -182,7 +189,6 @@
   function showLogin(message) {
     stopTimers();
     epoch += 1;
-    session.claims = null;
     session.profile = null;
     session.cartTotal = null;
     view.loading.hidden = true;
@@ -211,11 +217,7 @@
         method: "POST",
         body: { username: view.username.value, password: view.password.value },
       });
-      session.claims = decodeJwt(answer.token);
-      session.cartTotal = answer.cart_total;
-      session.profile = null;
-      showAccount();
-      loadProfile();
+      await signedIn(answer.cart_total);
     } catch (error) {
       setBusy(view.loginButton, false, "Sign in");
       if (error instanceof ApiError) {
@@ -249,11 +251,10 @@
     return value === null || value === undefined ? "—" : String(value);
   }
 
-  /** Render the account from the profile (if known) and the access token's claims. */
+  /** Render the account from the profile (GET /users/me). */
   function renderAccount() {
-    const claims = session.claims || {};
     const profile = session.profile || {};
-    const pick = (key) => (profile[key] !== undefined ? profile[key] : claims[key]);
+    const pick = (key) => profile[key];
     const name = pick("nickname") || profile.username || "";
     view.nickname.textContent = name || "Your account";
     view.avatarInitials.textContent = initials(name);
@@ -285,24 +286,50 @@
     setBusy(view.logoutButton, false, "Sign out");
     renderAccount();
     startCountdown();
-    scheduleRefresh();
     view.title.focus();
   }
 
-  /** Fill in what the token does not carry (username, email); a failure is not fatal. */
+  /** A login succeeded (its cookies are set): load the profile, then show the account. */
+  async function signedIn(cartTotal) {
+    session.cartTotal = cartTotal === undefined ? null : cartTotal;
+    session.profile = null;
+    await accessRenewed();
+    await loadProfile();
+    showAccount();
+  }
+
+  /** GET /users/me; on a 401, one refresh and one more try. A failure is not fatal. */
   async function loadProfile() {
     const started = epoch;
     try {
       const profile = await api(API.me);
-      if (started !== epoch) return;
-      session.profile = profile;
-      renderAccount();
+      if (started === epoch) session.profile = profile;
     } catch (error) {
-      if (started === epoch && error.status === 401) await refreshNow();
+      if (started !== epoch || error.status !== 401) return;
+      if (await refreshNow() && started === epoch) {
+        try {
+          session.profile = await api(API.me);
+        } catch (_again) {
+          // refreshNow has already shown what went wrong, or will retry
+        }
+      }
     }
+    if (started === epoch && !view.account.hidden) renderAccount();
   }
 
   // ---- the countdown and the keep-alive ------------------------------------------
+  //
+  // When to refresh. This script never holds a token, so it cannot read an `exp`
+  // claim. What it can see, honestly, is the readable csrf_access_token cookie: the
+  // server sets it beside the access cookie with the access token's own lifetime
+  // (Max-Age), so the two expire together. So:
+  //  - where the browser tells a cookie's expiry (the Cookie Store API: Chromium,
+  //    Safari), the page refreshes when 80% of that lifetime has passed (at least 1 s
+  //    before the end) and counts down to the expiry;
+  //  - elsewhere it watches the csrf cookie: the first time it disappears, the page
+  //    refreshes at once and learns the lifetime (from the answer that set it to its
+  //    disappearance); later access tokens are refreshed at 80% of that lifetime;
+  //  - and whatever the timers say, a 401 from /users/me triggers a refresh and a retry.
 
   function formatRemaining(seconds) {
     if (seconds <= 0) return "expired";
@@ -312,10 +339,15 @@
   }
 
   function tick() {
-    const exp = session.claims && session.claims.exp;
-    view.countdown.textContent = exp
-      ? formatRemaining(Math.max(0, Math.ceil(exp - Date.now() / 1000)))
+    view.countdown.textContent = access.expiresAt
+      ? formatRemaining(Math.max(0, Math.ceil((access.expiresAt - Date.now()) / 1000)))
       : "—";
+    // The watch: the access cookie has gone (with its csrf twin) and no timer caught it.
+    if (access.watching && !cookie("csrf_access_token") && !refreshing) {
+      access.watching = false;
+      if (!access.expiresAt) learnedLifetime = Date.now() - access.receivedAt;
+      refreshNow();
+    }
   }
 
   function startCountdown() {
@@ -328,48 +360,60 @@
     clearInterval(countdownTimer);
     clearTimeout(refreshTimer);
     countdownTimer = refreshTimer = null;
+    access.watching = false;
   }
 
-  /** Refresh about 20% of the token's lifetime before it expires (at least 1 s before). */
+  /** A new access cookie has just been set: learn its expiry and plan its refresh. */
+  async function accessRenewed() {
+    const receivedAt = Date.now();
+    const expiresAt = await cookieExpiry("csrf_access_token");
+    access.receivedAt = receivedAt;
+    access.expiresAt = expiresAt || (learnedLifetime ? receivedAt + learnedLifetime : null);
+    access.watching = Boolean(cookie("csrf_access_token"));
+    scheduleRefresh();
+  }
+
+  /** Refresh 20% of the access lifetime before it ends (at least 1 s before), or in
+   * ``delaySeconds``; with no known expiry, the watch in ``tick`` does it. */
   function scheduleRefresh(delaySeconds) {
     clearTimeout(refreshTimer);
-    let delay = delaySeconds;
-    if (delay === undefined) {
-      const { exp, iat } = session.claims || {};
-      if (!exp) return;
-      const lifetime = iat ? exp - iat : 60;
-      const margin = Math.max(1, lifetime * 0.2);
-      delay = exp - margin - Date.now() / 1000;
+    refreshTimer = null;
+    let delay = delaySeconds === undefined ? null : delaySeconds * 1000;
+    if (delay === null) {
+      if (!access.expiresAt) return;
+      const lifetime = access.expiresAt - access.receivedAt;
+      const margin = Math.max(1000, lifetime * 0.2);
+      delay = access.expiresAt - margin - Date.now();
     }
-    refreshTimer = setTimeout(refreshNow, Math.max(0, delay) * 1000);
+    refreshTimer = setTimeout(refreshNow, Math.max(0, delay));
   }
 
-  /** Trade the refresh cookie for a new access token; resolves to its claims. */
+  /** Trade the refresh cookie for new cookies (the answer is ``{}``). */
   function refreshAccess() {
     if (!refreshing) {
       refreshing = api(API.refresh, { method: "POST", csrf: cookie("csrf_refresh_token") })
-        .then((answer) => decodeJwt(answer.access))
         .finally(() => { refreshing = null; });
     }
     return refreshing;
   }
 
+  /** Refresh now; resolves to whether the session goes on with a new access cookie. */
   async function refreshNow() {
     const started = epoch;
     try {
-      const claims = await refreshAccess();
-      if (started !== epoch) return;
-      session.claims = claims;
-      renderAccount();
+      await refreshAccess();
+      if (started !== epoch) return false;
+      await accessRenewed();
       tick();
-      scheduleRefresh();
+      return true;
     } catch (error) {
-      if (started !== epoch) return;
+      if (started !== epoch) return false;
       if (error.status === 401 || error.status === 400) {
         showLogin(SESSION_ENDED);
       } else {
         scheduleRefresh(RETRY_SECONDS);  // the server or the network is down: try again soon
       }
+      return false;
     }
   }
 
@@ -379,6 +423,7 @@
     setBusy(view.logoutButton, true, "Signing out…");
     showAlert(view.accountAlert, "");
     clearTimeout(refreshTimer);
+    access.watching = false;
     epoch += 1;  // a refresh that answers from now on belongs to the session being closed
     if (refreshing) {
       // Let it land first: its new access cookie must not outlive the logout.
@@ -390,6 +435,7 @@
       if (error.status !== 401 && error.status !== 400) {  // else the session was gone anyway
         setBusy(view.logoutButton, false, "Sign out");
         showAlert(view.accountAlert, describe(error));
+        access.watching = true;
         scheduleRefresh();
         return;
       }
@@ -400,38 +446,39 @@
 
   // ---- page load -------------------------------------------------------------------
 
-  /** Sign back in with the cookies of an earlier visit, if they still hold. */
+  /** Sign back in with the cookies of an earlier visit, if they still hold.
+   *
+   * The readable csrf cookies tell whether there is a session: none means none (no
+   * request is made). With a refresh cookie the page refreshes first, which also
+   * tells it when the new access cookie expires; then it loads the profile. */
   async function restore() {
-    const hadSession = Boolean(cookie("csrf_refresh_token") || cookie("csrf_access_token"));
+    const hasRefresh = Boolean(cookie("csrf_refresh_token"));
+    if (!hasRefresh && !cookie("csrf_access_token")) {
+      showLogin("");
+      return;
+    }
+    const started = epoch;
+    if (hasRefresh) {
+      try {
+        await refreshAccess();
+        await accessRenewed();
+      } catch (error) {
+        showLogin(error.status === 0 || error.status >= 500 ? describe(error) : SESSION_ENDED);
+        return;
+      }
+    } else {
+      access.receivedAt = Date.now();  // an access cookie alone: it ends when it ends
+      access.watching = true;
+    }
     try {
       session.profile = await api(API.me);
     } catch (error) {
-      if (error.status !== 401 || !cookie("csrf_refresh_token")) {
-        showLogin(error.status === 401 || error.status === 400 ? (hadSession ? SESSION_ENDED : "") : describe(error));
-        return;
-      }
-      try {
-        session.claims = await refreshAccess();
-        session.profile = await api(API.me);
-      } catch (again) {
-        showLogin(again.status === 0 || again.status >= 500 ? describe(again) : SESSION_ENDED);
-        return;
-      }
-    }
-    if (!session.claims) {
-      // The access cookie is HttpOnly: a refresh tells us its claims and its expiry.
-      try {
-        session.claims = await refreshAccess();
-      } catch (error) {
-        if (error.status === 401 || error.status === 400) {
-          showLogin(SESSION_ENDED);
-          return;
-        }
-      }
+      if (started !== epoch) return;
+      showLogin(error.status === 0 || error.status >= 500 ? describe(error) : SESSION_ENDED);
+      return;
     }
     session.cartTotal = null;  // only a login tells the cart total
     showAccount();
-    if (!session.claims) scheduleRefresh(RETRY_SECONDS);
   }
 
   function onTogglePassword() {
