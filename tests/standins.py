@@ -122,7 +122,7 @@ class SmsProvider:
             return error(400, 21614, f"'To' number {form['To']} is not a valid mobile number")
         self.messages.append((form["To"], form["Body"]))
         return handler.answer(201, {"sid": "SM" + "0" * 32, "status": "queued", "to": form["To"],
-                                    "from": form["From"], "body": form["Body"]})
+                                    "from": form.get("From"), "body": form["Body"]})
 
     def codes_to(self, to):
         """The codes received for ``to``, oldest first."""
