@@ -74,6 +74,13 @@ class APIError(Exception):
         return cls(401, "token_not_valid", detail)
 
     @classmethod
+    def throttled(cls, retry_after):
+        """Too many attempts: come back in ``retry_after`` seconds (``Retry-After``)."""
+        wait = max(1, int(retry_after))
+        return cls(429, "throttled", f"Request was throttled. Expected available in {wait} seconds.",
+                   headers={"Retry-After": str(wait)})
+
+    @classmethod
     def service_unavailable(cls, what="database"):
         """A dependency the request cannot do without is down."""
         return cls(503, "service_unavailable", f"The {what} is unavailable; try again shortly.")

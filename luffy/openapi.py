@@ -15,6 +15,7 @@ from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 from flask import Blueprint, abort, current_app, jsonify, render_template, send_from_directory
 
+from luffy.accounts import schemas as accounts
 from luffy.auth import schemas
 
 bp = Blueprint("openapi", __name__, template_folder="templates",
@@ -84,9 +85,22 @@ def _token_answer(operation):
     return operation
 
 
+def _answered(status, operation):
+    """``operation`` with its success answer under ``status`` instead of 200."""
+    operation["responses"] = {str(status) if code == "200" else code: answer
+                              for code, answer in operation["responses"].items()}
+    return operation
+
+
+MOBILE_PARAMETER = [{"in": "path", "name": "mobile", "required": True, "schema": {"type": "string"},
+                     "description": "matches `MOBILE_PATTERN` (default `^1[3-9]\\d{9}$`)"}]
+COOKIES_PARAMETER = [{"in": "query", "name": "cookies", "required": False, "schema": {"type": "string"},
+                      "description": "`1`/`true`: set the HttpOnly token cookies instead"}]
+
+
 def _paths():
     """Every endpoint of luffy: path -> method -> operation."""
-    s = schemas
+    s, a = schemas, accounts
     html = {"type": "string"}
     return {
         "/users/login/": {"post": _token_answer(_operation(
@@ -109,6 +123,29 @@ def _paths():
         "/users/password": {"post": _token_answer(_operation(
             "Change the password; every session of the account ends", s.EmptySchema,
             (*WRITE, 401, 429), s.PasswordChangeSchema, security=AUTHENTICATED))},
+        "/users/mobile/{mobile}": {"get": _operation(
+            "Whether a mobile number is registered (limited by `LOOKUP_RATE_LIMIT`)",
+            a.MobileStateSchema, (400, 429, 503), tag="accounts", parameters=MOBILE_PARAMETER)},
+        "/users/sms/{mobile}": {"post": _answered(202, _operation(
+            "Send a code by SMS (`register` by default, `login`, `reset`): 202 whether or not "
+            "an account has the number", a.CodeSentSchema, (*WRITE, 429), a.SmsCodeRequestSchema,
+            tag="accounts", parameters=MOBILE_PARAMETER))},
+        "/users/login/sms": {"post": _token_answer(_operation(
+            "Log in with a mobile number and its SMS code (no password)", s.LoginAnswerSchema,
+            (*WRITE, 401), a.SmsLoginSchema, tag="accounts", parameters=COOKIES_PARAMETER))},
+        "/users/register": {"post": _answered(201, _token_answer(_operation(
+            "Sign up with a mobile number and its SMS code: the login answer", s.LoginAnswerSchema,
+            WRITE, a.RegisterSchema, tag="accounts", parameters=COOKIES_PARAMETER)))},
+        "/users/email/code": {"post": _answered(202, _operation(
+            "Send a code by email: `confirm` (needs an access token) or `reset`",
+            a.CodeSentSchema, (*WRITE, 401, 429), a.EmailCodeRequestSchema, tag="accounts",
+            security=[{}, *AUTHENTICATED]))},
+        "/users/email/confirm": {"post": _operation(
+            "Set and confirm the account's email with its code: the profile", s.UserSchema,
+            (*WRITE, 401), a.EmailConfirmSchema, tag="accounts", security=AUTHENTICATED)},
+        "/users/password/reset": {"post": _token_answer(_operation(
+            "Set a new password with a reset code; every session of the account ends",
+            s.EmptySchema, WRITE, a.PasswordResetSchema, tag="accounts"))},
         "/healthz": {"get": _operation("The process answers", s.HealthSchema, tag="ops")},
         "/readyz": {"get": _operation("The database and Redis answer", s.ReadinessSchema, (503,),
                                       tag="ops", error=s.ReadinessErrorSchema)},

@@ -3,7 +3,7 @@
 from datetime import datetime, timezone
 from decimal import Decimal
 
-from sqlalchemy import ForeignKey, Numeric, String, or_, select
+from sqlalchemy import ForeignKey, Numeric, String, false, or_, select
 from sqlalchemy.dialects import mysql
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -35,6 +35,8 @@ class User(db.Model):
     username: Mapped[str] = mapped_column(identifier_type(150), unique=True)
     email: Mapped[str | None] = mapped_column(identifier_type(254), unique=True)  # stored lower-case
     mobile: Mapped[str | None] = mapped_column(identifier_type(15), unique=True)
+    # Set by a confirmation code sent to ``email`` (luffy/accounts); reset codes go only there.
+    email_verified: Mapped[bool] = mapped_column(default=False, server_default=false())
     password: Mapped[str] = mapped_column(String(255))  # a hash, never the password
     nickname: Mapped[str] = mapped_column(String(50), default="")
     avatar: Mapped[str] = mapped_column(String(255), default="")  # absolute URL or ""

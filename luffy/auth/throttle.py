@@ -67,19 +67,8 @@ failed_refreshes = limiter.limit(_refresh_limit, key_func=client_address,
                                  deduct_when=_refresh_failed)
 
 
-LIMITED_ENDPOINTS = ("auth.login", "auth.change_password", "auth.refresh")
-
-
 def throttle_passwords(view):
     """Apply both password-guess limits to ``view``."""
     for limit in password_guesses:
         view = limit(view)
     return view
-
-
-@limiter.request_filter
-def nothing_to_count():
-    """Spare the limiter's per-request work where none of the limits above can apply:
-    verify, ``/users/me`` with a token, the operator endpoints (Flask-Limiter otherwise
-    resolves every limit of the app on each request)."""
-    return request.endpoint not in LIMITED_ENDPOINTS and not _basic()
