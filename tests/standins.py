@@ -46,12 +46,15 @@ def wait_for(predicate, timeout=30, step=0.05):
 class SmsProvider:
     """An HTTP server standing in for the SMS gateway and for Twilio.
 
-    ``mode``: ``ok``; ``down`` (503 to everything); ``slow`` (answers after
-    ``delay`` seconds); ``refuse`` (Twilio's 400 for an invalid number).
+    ``mode``: ``ok``; ``down`` (503 to everything); ``refuse`` (Twilio's 400 for an
+    invalid number). While ``gate`` is cleared the provider is slow: it holds every
+    request until the gate opens again.
     """
 
-    def __init__(self, mode="ok", delay=0):
-        self.mode, self.delay = mode, delay
+    def __init__(self, mode="ok"):
+        self.mode = mode
+        self.gate = threading.Event()
+        self.gate.set()
         self.messages = []  # (to, text) of each accepted message
         self.requests = 0
         self.rejected = []  # why a request broke the provider's documented rules
@@ -64,8 +67,7 @@ class SmsProvider:
             def do_POST(self):
                 provider.requests += 1
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                if provider.mode == "slow":
-                    time.sleep(provider.delay)
+                provider.gate.wait(60)
                 if provider.mode == "down":
                     return self.answer(503, {"message": "unavailable"})
                 if self.path == "/webhook":
@@ -130,23 +132,35 @@ class SmsProvider:
 
     def close(self):
         """Stop serving."""
+        self.gate.set()
         self.server.shutdown()
         self.server.server_close()
 
 
 class MailServer:
-    """A real SMTP server on a free loopback port, keeping each message it receives."""
+    """A real SMTP server on a free loopback port, keeping each message it receives.
+
+    While ``gate`` is cleared it is slow: it holds each message before answering.
+    """
 
     def __init__(self):
+        import asyncio
+
         from aiosmtpd.controller import Controller
 
         self.messages = []  # email.message.EmailMessage
+        self.gate = threading.Event()
+        self.gate.set()
+        self.attempts = 0
         server = self
 
         class Handler:
             async def handle_DATA(self, _server, _session, envelope):
                 from email import message_from_bytes, policy
 
+                server.attempts += 1
+                while not server.gate.is_set():
+                    await asyncio.sleep(0.05)
                 server.messages.append(message_from_bytes(envelope.content, policy=policy.default))
                 return "250 OK"
 
@@ -160,4 +174,5 @@ class MailServer:
 
     def close(self):
         """Stop serving."""
+        self.gate.set()
         self.controller.stop()
