@@ -72,7 +72,7 @@ export class FormView {
   /** Show ``{field: [messages]}`` under the fields, focus the first; returns the others. */
   showErrors(errors) {
     const others = [];
-    let first = null;
+    const marked = new Set();
     for (const [name, messages] of Object.entries(errors || {})) {
       const text = [].concat(messages).join(" ");
       const input = this.input(name);
@@ -83,8 +83,10 @@ export class FormView {
       this.setError(input, text);
       const details = input.closest("details");
       if (details) details.open = true;
-      first = first || input;
+      marked.add(input);
     }
+    // Focus the first field in error in the form's order, whatever the map's order.
+    const first = Object.values(this.fields).find((input) => marked.has(input));
     if (first) first.focus();
     return others;
   }
