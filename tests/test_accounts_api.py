@@ -323,3 +323,11 @@ def test_bodies_follow_the_input_rules(client, path):
     response = client.post(path, json={"mobile": 13912345678, "sms_code": 123456, "email": 1,
                                        "username": 1, "code": 1})
     assert response.status_code == 400 and response.get_json()["code"] == "invalid"
+
+
+def test_long_passwords_are_judged_not_crashed_on(client, outbox):
+    send_sms(client, MOBILE)
+    code = outbox.code(MOBILE)
+    assert set(errors_of(register(client, MOBILE, code, password="x" * 1024))) == {"password"}
+    assert "password" in errors_of(register(client, MOBILE, code, password="x" * 1025))
+    assert register(client, MOBILE, code, password=STRONG + "!" * 900).status_code == 201
