@@ -331,3 +331,15 @@ def test_long_passwords_are_judged_not_crashed_on(client, outbox):
     assert set(errors_of(register(client, MOBILE, code, password="x" * 1024))) == {"password"}
     assert "password" in errors_of(register(client, MOBILE, code, password="x" * 1025))
     assert register(client, MOBILE, code, password=STRONG + "!" * 900).status_code == 201
+
+
+@pytest.mark.parametrize("path", ["/users/email/confirm", "/users/email/code"])
+def test_basic_auth_guesses_on_the_email_endpoints_count_like_logins(make_app, path):
+    app = make_app(LOGIN_RATE_LIMIT="2 per minute")
+    add_user(app)
+    client = app.test_client()
+    body = {"email": "a@example.com", "code": "123456", "purpose": "confirm"}
+    for _ in range(2):
+        assert client.post(path, json=body, headers=AuthActions.basic(password="wrong")).status_code == 401
+    response = client.post(path, json=body, headers=AuthActions.basic(password="wrong"))
+    assert response.status_code == 429 and "Retry-After" in response.headers
