@@ -343,3 +343,13 @@ def test_basic_auth_guesses_on_the_email_endpoints_count_like_logins(make_app, p
         assert client.post(path, json=body, headers=AuthActions.basic(password="wrong")).status_code == 401
     response = client.post(path, json=body, headers=AuthActions.basic(password="wrong"))
     assert response.status_code == 429 and "Retry-After" in response.headers
+
+
+def test_a_password_change_follows_the_same_rules(client, user, auth_headers):
+    for weak in ("password1234", "alice@example"):
+        response = client.post("/users/password", headers=auth_headers,
+                               json={"old_password": PASSWORD, "new_password": weak})
+        assert set(errors_of(response)) == {"new_password"}
+    response = client.post("/users/password", headers=auth_headers,
+                           json={"old_password": PASSWORD, "new_password": STRONG})
+    assert response.status_code == 200
