@@ -353,3 +353,16 @@ def test_a_password_change_follows_the_same_rules(client, user, auth_headers):
     response = client.post("/users/password", headers=auth_headers,
                            json={"old_password": PASSWORD, "new_password": STRONG})
     assert response.status_code == 200
+
+
+def test_the_accounts_endpoints_are_in_the_openapi_document(client):
+    paths = client.get("/openapi.json").get_json()["paths"]
+    expected = {"/users/mobile/{mobile}": ("get", "200"), "/users/sms/{mobile}": ("post", "202"),
+                "/users/login/sms": ("post", "200"), "/users/register": ("post", "201"),
+                "/users/email/code": ("post", "202"), "/users/email/confirm": ("post", "200"),
+                "/users/password/reset": ("post", "200")}
+    for path, (method, status) in expected.items():
+        responses = paths[path][method]["responses"]
+        assert status in responses and "400" in responses, path
+    assert "429" in paths["/users/sms/{mobile}"]["post"]["responses"]
+    assert {"bearerAuth": []} in paths["/users/email/confirm"]["post"]["security"]
