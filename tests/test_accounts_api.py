@@ -323,3 +323,46 @@ def test_bodies_follow_the_input_rules(client, path):
     response = client.post(path, json={"mobile": 13912345678, "sms_code": 123456, "email": 1,
                                        "username": 1, "code": 1})
     assert response.status_code == 400 and response.get_json()["code"] == "invalid"
+
+
+def test_long_passwords_are_judged_not_crashed_on(client, outbox):
+    send_sms(client, MOBILE)
+    code = outbox.code(MOBILE)
+    assert set(errors_of(register(client, MOBILE, code, password="x" * 1024))) == {"password"}
+    assert "password" in errors_of(register(client, MOBILE, code, password="x" * 1025))
+    assert register(client, MOBILE, code, password=STRONG + "!" * 900).status_code == 201
+
+
+@pytest.mark.parametrize("path", ["/users/email/confirm", "/users/email/code"])
+def test_basic_auth_guesses_on_the_email_endpoints_count_like_logins(make_app, path):
+    app = make_app(LOGIN_RATE_LIMIT="2 per minute")
+    add_user(app)
+    client = app.test_client()
+    body = {"email": "a@example.com", "code": "123456", "purpose": "confirm"}
+    for _ in range(2):
+        assert client.post(path, json=body, headers=AuthActions.basic(password="wrong")).status_code == 401
+    response = client.post(path, json=body, headers=AuthActions.basic(password="wrong"))
+    assert response.status_code == 429 and "Retry-After" in response.headers
+
+
+def test_a_password_change_follows_the_same_rules(client, user, auth_headers):
+    for weak in ("password1234", "alice@example"):
+        response = client.post("/users/password", headers=auth_headers,
+                               json={"old_password": PASSWORD, "new_password": weak})
+        assert set(errors_of(response)) == {"new_password"}
+    response = client.post("/users/password", headers=auth_headers,
+                           json={"old_password": PASSWORD, "new_password": STRONG})
+    assert response.status_code == 200
+
+
+def test_the_accounts_endpoints_are_in_the_openapi_document(client):
+    paths = client.get("/openapi.json").get_json()["paths"]
+    expected = {"/users/mobile/{mobile}": ("get", "200"), "/users/sms/{mobile}": ("post", "202"),
+                "/users/login/sms": ("post", "200"), "/users/register": ("post", "201"),
+                "/users/email/code": ("post", "202"), "/users/email/confirm": ("post", "200"),
+                "/users/password/reset": ("post", "200")}
+    for path, (method, status) in expected.items():
+        responses = paths[path][method]["responses"]
+        assert status in responses and "400" in responses, path
+    assert "429" in paths["/users/sms/{mobile}"]["post"]["responses"]
+    assert {"bearerAuth": []} in paths["/users/email/confirm"]["post"]["security"]

@@ -5,7 +5,7 @@ import pytest
 
 from luffy import create_app
 from luffy.extensions import redis_from_url
-from tests.accounts import STRONG, outbox, register, send_sms  # noqa: F401
+from tests.accounts import STRONG, outbox, send_sms  # noqa: F401
 from tests.conftest import DATABASE_URL
 
 MOBILE = "13912345678"

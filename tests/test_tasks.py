@@ -3,7 +3,7 @@ stand-in of the SMS providers that checks each request as the provider documents
 
 import pytest
 
-from tests.accounts import STRONG, register, send_sms
+from tests.accounts import register, send_sms
 from tests.conftest import add_user
 from tests.standins import TWILIO_FROM, TWILIO_SID, TWILIO_TOKEN, MailServer, SmsProvider
 

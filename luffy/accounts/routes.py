@@ -11,6 +11,7 @@ from luffy.accounts.schemas import (
 from luffy.auth.responses import login_response, no_store, wants_cookies
 from luffy.auth.routes import login_required
 from luffy.auth.schemas import UserSchema
+from luffy.auth.throttle import throttle_passwords
 from luffy.bodies import load_body
 from luffy.errors import APIError
 from luffy.extensions import client_address, limiter
@@ -75,6 +76,7 @@ def _confirm_code(body):
 
 
 @bp.post("/email/code")
+@throttle_passwords  # HTTP Basic offers a password: guesses count like logins
 def email_code():
     """Send a code by email: ``confirm`` (signed in) or ``reset``."""
     body = load_body(EMAIL_CODE)
@@ -84,6 +86,7 @@ def email_code():
 
 
 @bp.post("/email/confirm")
+@throttle_passwords
 @login_required
 def email_confirm():
     """Set and confirm the account's email with the code sent there: the profile."""

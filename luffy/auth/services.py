@@ -198,6 +198,12 @@ def change_password(user, old_password, new_password):
     if not user.check_password(old_password)[0]:
         g.credentials_rejected = True
         raise APIError.invalid({"old_password": ["Wrong password."]})
+    # The rules of sign-up and reset; imported here because luffy.accounts imports this module.
+    from luffy.accounts.strength import password_problems
+
+    problems = password_problems(new_password, user.username, user.email, user.mobile, user.nickname)
+    if problems:
+        raise APIError.invalid({"new_password": problems})
     user.set_password(new_password)
     end_sessions(user)
 
