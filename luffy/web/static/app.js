@@ -285,6 +285,10 @@ async function onRegisterSubmit(event) {
   event.preventDefault();
   const form = forms.register;
   form.clear();
+  if (!form.fields.sms_code.value.trim() && form.fields.mobile.value.trim() && !senders.register.sent) {
+    await senders.register.send();
+    return;
+  }
   const missing = form.missing();
   const { password, re_password: again } = form.fields;
   if (password.value && again.value && password.value !== again.value) {
