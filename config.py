@@ -10,6 +10,7 @@ repository's development secret is used only when development is chosen by name
 (``make run`` does).
 """
 
+import logging
 import os
 import re
 from datetime import timedelta
@@ -66,6 +67,34 @@ class Config:
 
     LOG_JSON = False  # one JSON object a line (production) instead of readable text
     LOG_LEVEL = "INFO"  # of the "luffy" loggers: logins and failures; DEBUG adds every request
+
+    # Accounts: sign-up, codes by SMS and email, recovery (luffy/accounts/).
+    MOBILE_PATTERN = r"^1[3-9]\d{9}$"  # the old platform's rule (mainland China)
+    CODE_TTL = 300  # seconds a code lives
+    CODE_RESEND_INTERVAL = 60  # seconds between two sends to one destination
+    CODE_DAILY_LIMIT = 10  # sends per destination and per client address, rolling 24 hours
+    CODE_MAX_TRIES = 5  # wrong codes that kill a code
+    LOOKUP_RATE_LIMIT = "30 per minute"  # GET /users/mobile/<mobile>, per client address
+    PASSWORD_MIN_STRENGTH = 2  # zxcvbn score (0-4) a new password needs
+    CELERY_BROKER_URL = None  # redis://... or amqp://...; None: tasks run in-process
+    CELERY_QUEUE = "luffy"  # the queue the tasks go to and the worker reads
+    MESSAGE_MAX_RETRIES = 6  # deliveries retried with exponential backoff (2 s, 4 s ... 60 s)
+    MAIL_SERVER = None  # None: emails go to the log (development only)
+    MAIL_PORT = 25
+    MAIL_USE_TLS = False  # STARTTLS
+    MAIL_USE_SSL = False  # SMTP over TLS (port 465)
+    MAIL_USERNAME = None
+    MAIL_PASSWORD = None
+    MAIL_DEFAULT_SENDER = "luffy <no-reply@localhost>"
+    MAIL_TIMEOUT = 10  # seconds for the SMTP connection and each command
+    SMS_BACKEND = "log"  # log (development only), webhook or twilio
+    SMS_WEBHOOK_URL = None
+    SMS_TIMEOUT = 10  # seconds for the provider's answer
+    SMS_COUNTRY_CODE = "+86"  # prefixed to a mobile without "+" where E.164 is needed (Twilio)
+    TWILIO_BASE_URL = "https://api.twilio.com"
+    TWILIO_ACCOUNT_SID = None
+    TWILIO_AUTH_TOKEN = None
+    TWILIO_FROM = None  # a Twilio number (E.164) or a Messaging Service SID (MG...)
 
 
 class DevelopmentConfig(Config):
@@ -234,3 +263,23 @@ def check_production(config):
             "REDIS_URL is not set: production needs a Redis shared by every worker and "
             f"instance (logouts and throttling); set REDIS_URL={IN_PROCESS_REDIS} to run "
             "one single process on an in-process store")
+    check_production_messages(config)
+
+
+def check_production_messages(config):
+    """Refuse the development-only message backends; say so when tasks run in-process."""
+    if not config.get("MAIL_SERVER"):
+        raise RuntimeError("MAIL_SERVER is not set: production sends email over SMTP, not to the log")
+    backend = config.get("SMS_BACKEND")
+    if backend == "log":
+        raise RuntimeError("SMS_BACKEND is log: production needs webhook or twilio")
+    needed = {"webhook": ("SMS_WEBHOOK_URL",),
+              "twilio": ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_FROM")}
+    if backend not in needed:
+        raise RuntimeError(f"SMS_BACKEND must be one of log, webhook, twilio, not {backend!r}")
+    for key in needed[backend]:
+        if not config.get(key):
+            raise RuntimeError(f"SMS_BACKEND is {backend} but {key} is not set")
+    if not config.get("CELERY_BROKER_URL"):
+        logging.getLogger("luffy.accounts").warning(
+            "CELERY_BROKER_URL is not set: messages are sent in-process, and requests wait for them")

@@ -25,6 +25,8 @@ ENV = {
     "DATABASE_URL": "postgresql://postgres@127.0.0.1:5432/luffy_bench",
     "REDIS_URL": "redis://127.0.0.1:6379/13", "LUFFY_LOG_LEVEL": "WARNING",
     "LUFFY_LOGIN_RATE_LIMIT": "1000000 per minute",
+    "LUFFY_MAIL_SERVER": "127.0.0.1", "LUFFY_SMS_BACKEND": "webhook",  # no log backends in production
+    "LUFFY_SMS_WEBHOOK_URL": "http://127.0.0.1:9/sms",
 }
 KINDS = ("healthz", "verify", "me", "refresh")
 

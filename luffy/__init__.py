@@ -63,6 +63,7 @@ def register_extensions(app, redis_main=None, redis_cart=None):
     from luffy import speed
     from luffy.auth import passwords, tokens
     from luffy.extensions import cors, db, jwt, limiter, redis_clients
+    from luffy.worker import celery_init_app
 
     db.init_app(app)
     if not config.under_gunicorn():
@@ -76,6 +77,7 @@ def register_extensions(app, redis_main=None, redis_cart=None):
     speed.init_app(app)  # after the hasher: see luffy/speed.py
     redis_clients.init_app(app, redis_main, redis_cart)
     limiter.init_app(app)
+    celery_init_app(app)
     cors.init_app(app, origins=app.config["CORS_ORIGINS"], supports_credentials=True,
                   allow_headers=["Content-Type", "Authorization", "X-CSRF-TOKEN"],
                   expose_headers=["Retry-After"], max_age=600)
@@ -90,10 +92,11 @@ def register_middleware(app):
 
 def register_blueprints(app):
     """Mount the auth API, the operator endpoints, the API docs and the login page."""
-    from luffy import auth, openapi, ops, web
+    from luffy import accounts, auth, openapi, ops, web
 
     app.url_map.strict_slashes = False  # every path answers with and without its slash
     app.register_blueprint(auth.bp, url_prefix="/users")
+    app.register_blueprint(accounts.bp, url_prefix="/users")
     app.register_blueprint(ops.bp)
     app.register_blueprint(openapi.bp)  # /openapi.json and /docs
     app.register_blueprint(web.bp)
@@ -108,10 +111,11 @@ def register_error_handlers(app):
 
 
 def register_commands(app):
-    """``flask users``, ``flask tokens`` and ``flask keys``."""
+    """``flask users``, ``flask tokens``, ``flask keys`` and ``flask codes``."""
+    from luffy.accounts.cli import codes
     from luffy.auth.cli import keys, tokens, users
 
-    for group in (users, tokens, keys):
+    for group in (users, tokens, keys, codes):
         app.cli.add_command(group)
 
 

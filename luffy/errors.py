@@ -74,10 +74,11 @@ class APIError(Exception):
         return cls(401, "token_not_valid", detail)
 
     @classmethod
-    def throttled(cls, wait):
-        """Too many attempts: come back in ``wait`` seconds (``Retry-After``)."""
-        detail = f"Request was throttled. Expected available in {wait} seconds."
-        return cls(429, "throttled", detail, headers={"Retry-After": str(wait)})
+    def throttled(cls, retry_after):
+        """Too many attempts: come back in ``retry_after`` seconds (``Retry-After``)."""
+        wait = max(1, int(retry_after))
+        return cls(429, "throttled", f"Request was throttled. Expected available in {wait} seconds.",
+                   headers={"Retry-After": str(wait)})
 
     @classmethod
     def service_unavailable(cls, what="database"):

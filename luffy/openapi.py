@@ -3,20 +3,23 @@
 apispec's MarshmallowPlugin turns the schemas of :mod:`luffy.auth.schemas` into
 components; the table below says which endpoint takes and answers which. The
 document is built once per app, when the blueprint is registered, and served at
-``GET /openapi.json``; ``GET /docs`` is a page rendered from it on the server: no
-script and no CDN, under a CSP that allows only its own stylesheet.
+``GET /openapi.json``. ``GET /docs`` shows it with Swagger UI ("try it out"
+included): its files come from the ``flask-swagger-ui`` package and are served by
+luffy itself (no CDN), started by luffy's own ``docs.js``, under a CSP that allows
+scripts, styles and requests of this origin only, nothing inline.
 """
 
-import base64
-import hashlib
+from importlib.resources import files
 
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
-from flask import Blueprint, current_app, jsonify, render_template
+from flask import Blueprint, abort, current_app, jsonify, render_template, send_from_directory
 
+from luffy.accounts import schemas as accounts
 from luffy.auth import schemas
 
-bp = Blueprint("openapi", __name__, template_folder="templates")
+bp = Blueprint("openapi", __name__, template_folder="templates",
+               static_folder="static/openapi", static_url_path="/static/openapi")
 
 BODY_TYPES = ("application/json", "application/x-www-form-urlencoded", "multipart/form-data")
 ERRORS = {
@@ -43,12 +46,23 @@ REFRESH_COOKIE = [
     {"in": "header", "name": "X-CSRF-TOKEN", "required": False, "schema": {"type": "string"},
      "description": "cookie mode: the value of the `csrf_refresh_token` cookie"},
 ]
-DOCS_CSS = (
-    "body{font:15px/1.5 system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem}"
-    "code,.path{font-family:ui-monospace,monospace}section{border-top:1px solid #ccc;padding:.5rem 0}"
-    ".method{font-weight:bold;text-transform:uppercase;margin-right:.5rem}"
-    "table{border-collapse:collapse}td,th{text-align:left;padding:.1rem .8rem .1rem 0;vertical-align:top}"
-)
+# Swagger UI's distribution, as shipped in the flask-swagger-ui wheel (only its files
+# are used, not its blueprint, whose page runs an inline script).
+SWAGGER_UI_DIST = files("flask_swagger_ui") / "dist"
+SWAGGER_UI_FILES = frozenset({"swagger-ui-bundle.js", "swagger-ui.css", "index.css",
+                              "favicon-32x32.png", "favicon-16x16.png"})
+# Swagger UI sets styles through the DOM (React style props), which style-src does not
+# govern, and its icons are data: SVGs in its stylesheet: nothing inline is allowed.
+DOCS_CSP = "; ".join((
+    "default-src 'none'",
+    "script-src 'self'",
+    "style-src 'self'",
+    "img-src 'self' data:",
+    "connect-src 'self'",  # "try it out", and the document itself
+    "frame-ancestors 'none'",
+    "base-uri 'none'",
+    "form-action 'none'",  # Swagger UI's forms never submit: it sends with fetch
+))
 
 
 def _operation(summary, answer, errors=(), body=None, tag="auth", content="application/json",
@@ -71,9 +85,22 @@ def _token_answer(operation):
     return operation
 
 
+def _answered(status, operation):
+    """``operation`` with its success answer under ``status`` instead of 200."""
+    operation["responses"] = {str(status) if code == "200" else code: answer
+                              for code, answer in operation["responses"].items()}
+    return operation
+
+
+MOBILE_PARAMETER = [{"in": "path", "name": "mobile", "required": True, "schema": {"type": "string"},
+                     "description": "matches `MOBILE_PATTERN` (default `^1[3-9]\\d{9}$`)"}]
+COOKIES_PARAMETER = [{"in": "query", "name": "cookies", "required": False, "schema": {"type": "string"},
+                      "description": "`1`/`true`: set the HttpOnly token cookies instead"}]
+
+
 def _paths():
     """Every endpoint of luffy: path -> method -> operation."""
-    s = schemas
+    s, a = schemas, accounts
     html = {"type": "string"}
     return {
         "/users/login/": {"post": _token_answer(_operation(
@@ -96,6 +123,29 @@ def _paths():
         "/users/password": {"post": _token_answer(_operation(
             "Change the password; every session of the account ends", s.EmptySchema,
             (*WRITE, 401, 429), s.PasswordChangeSchema, security=AUTHENTICATED))},
+        "/users/mobile/{mobile}": {"get": _operation(
+            "Whether a mobile number is registered (limited by `LOOKUP_RATE_LIMIT`)",
+            a.MobileStateSchema, (400, 429, 503), tag="accounts", parameters=MOBILE_PARAMETER)},
+        "/users/sms/{mobile}": {"post": _answered(202, _operation(
+            "Send a code by SMS (`register` by default, `login`, `reset`): 202 whether or not "
+            "an account has the number", a.CodeSentSchema, (*WRITE, 429), a.SmsCodeRequestSchema,
+            tag="accounts", parameters=MOBILE_PARAMETER))},
+        "/users/login/sms": {"post": _token_answer(_operation(
+            "Log in with a mobile number and its SMS code (no password)", s.LoginAnswerSchema,
+            (*WRITE, 401), a.SmsLoginSchema, tag="accounts", parameters=COOKIES_PARAMETER))},
+        "/users/register": {"post": _answered(201, _token_answer(_operation(
+            "Sign up with a mobile number and its SMS code: the login answer", s.LoginAnswerSchema,
+            WRITE, a.RegisterSchema, tag="accounts", parameters=COOKIES_PARAMETER)))},
+        "/users/email/code": {"post": _answered(202, _operation(
+            "Send a code by email: `confirm` (needs an access token) or `reset`",
+            a.CodeSentSchema, (*WRITE, 401, 429), a.EmailCodeRequestSchema, tag="accounts",
+            security=[{}, *AUTHENTICATED]))},
+        "/users/email/confirm": {"post": _operation(
+            "Set and confirm the account's email with its code: the profile", s.UserSchema,
+            (*WRITE, 401), a.EmailConfirmSchema, tag="accounts", security=AUTHENTICATED)},
+        "/users/password/reset": {"post": _token_answer(_operation(
+            "Set a new password with a reset code; every session of the account ends",
+            s.EmptySchema, WRITE, a.PasswordResetSchema, tag="accounts"))},
         "/healthz": {"get": _operation("The process answers", s.HealthSchema, tag="ops")},
         "/readyz": {"get": _operation("The database and Redis answer", s.ReadinessSchema, (503,),
                                       tag="ops", error=s.ReadinessErrorSchema)},
@@ -126,42 +176,10 @@ def build_spec():
     return spec.to_dict()
 
 
-def _ref_name(schema):
-    """``LoginSchema`` for ``{"$ref": "#/components/schemas/Login"}``, else the type."""
-    return schema["$ref"].rsplit("/", 1)[1] if "$ref" in schema else schema.get("type", "")
-
-
-def docs_page(spec):
-    """What the docs template shows: operations in order, then the schemas' fields."""
-    operations = []
-    for path, methods in spec["paths"].items():
-        for method, op in methods.items():
-            body = op.get("requestBody", {}).get("content", {})
-            operations.append({
-                "method": method, "path": path, "op": op,
-                "body": _ref_name(next(iter(body.values()))["schema"]) if body else None,
-                "body_types": list(body),
-                "security": [name for alt in op.get("security", []) for name in alt],
-                "responses": [(status, r["description"], ", ".join(r.get("content", {})),
-                               " ".join(_ref_name(c["schema"]) for c in r.get("content", {}).values()))
-                              for status, r in op["responses"].items()],
-            })
-    return {"operations": operations, "schemas": spec["components"]["schemas"]}
-
-
-def _csp(css):
-    """A CSP that allows nothing but the page's one inline stylesheet, by its hash."""
-    digest = base64.b64encode(hashlib.sha256(css.encode()).digest()).decode()
-    return ("default-src 'none'; style-src 'sha256-%s'; frame-ancestors 'none'; "
-            "base-uri 'none'; form-action 'none'" % digest)
-
-
 @bp.record_once
 def _build(state):
-    """Build the document and the docs page's data once, when the app registers ``bp``."""
-    spec = build_spec()
-    state.app.extensions["luffy_openapi"] = {"spec": spec, "page": docs_page(spec),
-                                             "csp": _csp(DOCS_CSS)}
+    """Build the document once, when the app registers ``bp``."""
+    state.app.extensions["luffy_openapi"] = {"spec": build_spec()}
 
 
 @bp.get("/openapi.json")
@@ -172,9 +190,17 @@ def openapi_json():
 
 @bp.get("/docs")
 def docs():
-    """The document as a page, rendered on the server."""
-    built = current_app.extensions["luffy_openapi"]
-    response = current_app.make_response(render_template(
-        "openapi/docs.html", css=DOCS_CSS, info=built["spec"]["info"], **built["page"]))
-    response.headers["Content-Security-Policy"] = built["csp"]
+    """The document in Swagger UI; the page itself is static markup, its script a file."""
+    info = current_app.extensions["luffy_openapi"]["spec"]["info"]
+    response = current_app.make_response(render_template("openapi/docs.html", info=info))
+    response.headers["Content-Security-Policy"] = DOCS_CSP
+    response.headers["Cache-Control"] = "no-cache"
     return response
+
+
+@bp.get("/static/swagger-ui/<name>")
+def swagger_ui_static(name):
+    """The few files of Swagger UI's distribution that the docs page loads."""
+    if name not in SWAGGER_UI_FILES:
+        abort(404)
+    return send_from_directory(str(SWAGGER_UI_DIST), name)

@@ -22,6 +22,9 @@ from luffy.extensions import db
 DATABASE_URL = os.environ.get("LUFFY_TEST_DATABASE_URL")
 REDIS_URL = os.environ.get("LUFFY_TEST_REDIS_URL")
 PASSWORD = "correct horse battery"
+# What a production start needs besides its secret: no development-only message backend.
+PRODUCTION_MESSAGES = {"MAIL_SERVER": "127.0.0.1", "SMS_BACKEND": "webhook",
+                       "SMS_WEBHOOK_URL": "http://127.0.0.1:9/sms"}
 
 
 def pytest_report_header():

@@ -31,6 +31,9 @@ def server_env(database_url, redis_url=None, **settings):
     env.update(SECRET_KEY=secrets.token_hex(32), DATABASE_URL=database_url, PYTHONUNBUFFERED="1")
     env.pop("CART_REDIS_URL", None)
     env["REDIS_URL"] = redis_url or "memory://"
+    # Production refuses the development-only message backends (config.py).
+    settings = {"MAIL_SERVER": "127.0.0.1", "SMS_BACKEND": "webhook",
+                "SMS_WEBHOOK_URL": "http://127.0.0.1:9/sms", **settings}
     for key, value in settings.items():
         env[f"LUFFY_{key}"] = value if isinstance(value, str) else json.dumps(value)
     return env

@@ -10,6 +10,7 @@ import pytest
 
 import config
 from luffy import create_app
+from tests.conftest import PRODUCTION_MESSAGES
 
 STRONG = "s" * 40
 ROOT = Path(__file__).resolve().parent.parent
@@ -20,6 +21,8 @@ def clean_environment(monkeypatch):
     for name in ("LUFFY_CONFIG", "SECRET_KEY", "DATABASE_URL", "REDIS_URL", "CART_REDIS_URL",
                  "SERVER_SOFTWARE"):
         monkeypatch.delenv(name, raising=False)
+    for key, value in PRODUCTION_MESSAGES.items():
+        monkeypatch.setenv(f"LUFFY_{key}", value)
 
 
 def test_testing_config():

@@ -12,7 +12,7 @@ from luffy import create_app
 from luffy.auth import services
 from luffy.auth.models import User
 from luffy.extensions import db
-from tests.conftest import DATABASE_URL, PASSWORD, REDIS_URL, add_user
+from tests.conftest import DATABASE_URL, PASSWORD, PRODUCTION_MESSAGES, REDIS_URL, add_user
 
 # Django's own test vector (django/contrib/auth tests, Django 5.1: 870000 iterations).
 DJANGO_PASSWORD = "lètmein"
@@ -48,6 +48,7 @@ def test_production_app_hashes_with_argon2id_m19456_t2_p1(make_app, redis_client
         "SECRET_KEY": secrets.token_hex(32),
         "SQLALCHEMY_DATABASE_URI": DATABASE_URL or f"sqlite:///{tmp_path}/prod.sqlite3",
         "REDIS_URL": REDIS_URL or "memory://",  # production needs one named
+        **PRODUCTION_MESSAGES,
     }, redis_main=redis_client, redis_cart=redis_client)
     try:
         with app.app_context():

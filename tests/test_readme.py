@@ -22,16 +22,20 @@ def readme_examples():
 
 def test_readme_curl_examples(tmp_path, make_app):
     make_app()  # on a real database: empties the tables
-    env = server_env(DATABASE_URL or f"sqlite:///{tmp_path}/luffy.db", REDIS_URL)
+    # As `make run` serves: the development configuration, whose messages go to the log.
+    env = server_env(DATABASE_URL or f"sqlite:///{tmp_path}/luffy.db", REDIS_URL,
+                     CONFIG="development", SMS_BACKEND="log", MAIL_SERVER="")
     flask(env, "db", "upgrade")
     flask(env, "users", "demo")
+    (ROOT / ".pytest_cache").mkdir(exist_ok=True)  # where Server keeps gunicorn's output
     with Server(env) as server:
         result = subprocess.run(["bash", "-euo", "pipefail", "-c", readme_examples()],
-                                env={**env, "LUFFY": server.url}, capture_output=True,
-                                text=True, timeout=120)
+                                env={**env, "LUFFY": server.url, "LUFFY_LOG": server.log.name},
+                                capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
-    assert out.count('"cart_total"') == 2
+    assert out.count('"cart_total"') == 4  # two password logins, the sign-up, the new password
+    assert '"registered":false' in out and out.count('"resend_after":60') == 2
     assert out.count('"username":"demo"') == 2
     assert '"access"' in out
     assert '"code":"token_not_valid"' in out

@@ -150,6 +150,7 @@ def test_me_answers_the_profile(client, user, auth_headers):
     assert response.get_json() == {
         "id": user.id, "username": "alice", "email": "alice@example.com",
         "mobile": "13800000001", "nickname": "Alice", "avatar": "", "money": 12.5, "credit": 30,
+        "email_verified": False,
     }
 
 

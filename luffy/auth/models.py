@@ -3,7 +3,7 @@
 from datetime import datetime, timezone
 from decimal import Decimal
 
-from sqlalchemy import ForeignKey, Numeric, String, or_, select
+from sqlalchemy import ForeignKey, Numeric, String, false, or_, select
 from sqlalchemy.dialects import mysql
 from sqlalchemy.orm import Mapped, mapped_column, validates
 
@@ -44,6 +44,8 @@ class User(db.Model):
     # Not unique: usernames are case-sensitive ("Alice" and "alice" are two accounts).
     username_key: Mapped[str] = mapped_column(identifier_type(150), index=True)
     email_key: Mapped[str | None] = mapped_column(identifier_type(254), index=True, unique=True)
+    # Set by a confirmation code sent to ``email`` (luffy/accounts); reset codes go only there.
+    email_verified: Mapped[bool] = mapped_column(default=False, server_default=false())
     password: Mapped[str] = mapped_column(String(255))  # a hash, never the password
     nickname: Mapped[str] = mapped_column(String(50), default="")
     avatar: Mapped[str] = mapped_column(String(255), default="")  # absolute URL or ""

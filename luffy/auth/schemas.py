@@ -70,7 +70,8 @@ class UserSchema(Schema):
 
     id = fields.Integer()
     username = fields.String()
-    email = fields.String(allow_none=True)
+    email = fields.Function(lambda user: user.email or "", metadata={"description": "\"\" when none"})
+    email_verified = fields.Boolean()
     mobile = fields.String(allow_none=True)
     nickname = fields.String()
     avatar = fields.String(metadata={"description": "absolute URL or empty"})

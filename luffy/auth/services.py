@@ -212,6 +212,12 @@ def change_password(user, old_password, new_password, guard):
     guard.admit(account)
     if not user.check_password(old_password)[0]:
         raise PasswordRejected.old_password(account)
+    # The rules of sign-up and reset; imported here because luffy.accounts imports this module.
+    from luffy.accounts.strength import password_problems
+
+    problems = password_problems(new_password, user.username, user.email, user.mobile, user.nickname)
+    if problems:
+        raise APIError.invalid({"new_password": problems})
     user.set_password(new_password)
     end_sessions(user)
 

@@ -1,7 +1,9 @@
-"""Fixtures of the browser tests: a gunicorn server, Debian's chromium, and two static sites.
+"""Fixtures of the browser tests: a gunicorn server, Debian's chromium, two static sites,
+and the outboxes: an SMS gateway stand-in (the webhook backend) and an SMTP server.
 
 The server runs the production configuration with a 3-second access token, so that
-the page's automatic refresh is exercised by every test. Without chromium (or the
+the page's automatic refresh is exercised by every test, and a short resend interval
+(``RESEND_INTERVAL``), so that the "send code" countdown can be seen to end. Without chromium (or the
 Redis that holds the carts) the tests are skipped, unless ``LUFFY_E2E=1`` demands
 them: then a missing piece is a failure.
 """
@@ -17,8 +19,9 @@ from pathlib import Path
 import pytest
 import redis
 
-from tests.e2e.accounts import ACCESS_LIFETIME, ALICE, CART_ITEMS
+from tests.e2e.accounts import ACCESS_LIFETIME, ALICE, CART_ITEMS, RESEND_INTERVAL, SERIALS
 from tests.servers import Server, flask, server_env
+from tests.standins import MailServer, SmsProvider
 
 E2E_REQUIRED = os.environ.get("LUFFY_E2E", "") not in ("", "0")
 REDIS_URL = os.environ.get("LUFFY_E2E_REDIS_URL", "redis://127.0.0.1:6379/14")
@@ -98,15 +101,30 @@ def static_sites(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def luffy_server(tmp_path_factory, cart_redis, static_sites):
+def outbox():
+    """``(sms, mail)``: where the server's messages land, to read their codes from."""
+    sms, mail = SmsProvider(), MailServer()
+    yield sms, mail
+    sms.close()
+    mail.close()
+
+
+@pytest.fixture(scope="session")
+def luffy_server(tmp_path_factory, cart_redis, static_sites, outbox):
     """``gunicorn wsgi:app`` in production configuration, with alice (``.alice_id``)."""
     database = tmp_path_factory.mktemp("db") / "e2e.db"
+    sms, mail = outbox
     env = server_env(
         f"sqlite:///{database}", REDIS_URL,
         CONFIG="production",
         JWT_COOKIE_SECURE=False,
         JWT_ACCESS_TOKEN_EXPIRES=ACCESS_LIFETIME,
         CORS_ORIGINS=[static_sites["allowed"].origin],
+        # Messages go out in-process (no broker) to the stand-ins.
+        SMS_BACKEND="webhook", SMS_WEBHOOK_URL=sms.url + "/webhook",
+        MAIL_SERVER="127.0.0.1", MAIL_PORT=mail.port, MAIL_DEFAULT_SENDER="luffy <no-reply@luffy.test>",
+        CODE_RESEND_INTERVAL=RESEND_INTERVAL,
+        CODE_DAILY_LIMIT=1000,  # every test sends from 127.0.0.1
     )
     env["CART_REDIS_URL"] = REDIS_URL
     flask(env, "db", "upgrade")
@@ -117,7 +135,23 @@ def luffy_server(tmp_path_factory, cart_redis, static_sites):
     alice_id = int(re.search(r"created user (\d+)", created.stdout).group(1))
     with Server(env, workers=1) as server:
         server.alice_id = alice_id
+        server.env = env
         yield server
+
+
+@pytest.fixture
+def make_account(luffy_server):
+    """``make_account(**fields)`` creates an account of its own for a test (a fresh mobile,
+    username and email each time) and returns its fields, password included."""
+    def make(password="a fresh password 7", **fields):
+        n = next(SERIALS)
+        account = {"username": f"user{n}", "mobile": f"1390000{n:04d}",
+                   "email": f"user{n}@example.com", "password": password, **fields}
+        flask(luffy_server.env, "users", "create", account["username"], "--email", account["email"],
+              "--mobile", account["mobile"], "--password", password)
+        return account
+    return make
+
 
 
 @pytest.fixture

@@ -25,10 +25,15 @@ def open_login(page, server):
     return response
 
 
+def password_field(page):
+    """The password input of the password form (the sign-up form has one too)."""
+    return page.locator("#login-form").get_by_label("Password", exact=True)
+
+
 def sign_in(page, username=ALICE["username"], password=ALICE["password"]):
     """Fill the form and submit it."""
     page.get_by_label("Username, email or mobile").fill(username)
-    page.get_by_label("Password", exact=True).fill(password)
+    password_field(page).fill(password)
     page.get_by_role("button", name="Sign in").click()
 
 
@@ -62,7 +67,7 @@ def test_the_page_is_served_with_a_strict_policy(page, luffy_server):
     assert response.headers["x-content-type-options"] == "nosniff"
     assert response.headers["content-type"].startswith("text/html")
     expect(page).to_have_title(re.compile("Sign in"))
-    expect(page.get_by_label("Password", exact=True)).to_have_attribute("type", "password")
+    expect(password_field(page)).to_have_attribute("type", "password")
     expect(page.get_by_role("alert")).to_have_count(0)  # both alerts are hidden
 
 
@@ -102,7 +107,7 @@ def test_a_wrong_password_shows_a_message_and_no_profile(page, luffy_server, scr
     sign_in(page, password="wrong horse 1")
     expect(page.get_by_role("alert")).to_have_text("Wrong username or password.")
     expect(page.locator("#account-view")).to_be_hidden()
-    expect(page.get_by_label("Password", exact=True)).to_have_value("")
+    expect(password_field(page)).to_have_value("")
     expect(page.get_by_role("button", name="Sign in")).to_be_enabled()
     screenshot()
 
@@ -120,6 +125,58 @@ def test_the_page_refreshes_the_access_token_on_its_own(page, luffy_server, scre
     status, me = page_fetch(page, "/users/me")
     assert status == 200 and me["username"] == "alice" and me["money"] == 12.5
     screenshot()
+
+
+def test_no_token_reaches_the_page(page, luffy_server):
+    bodies = {}
+    page.on("response", lambda r: bodies.setdefault(r.url.split("?")[0].rstrip("/").rsplit("/", 1)[-1],
+                                                    r) if "/users/login" in r.url else None)
+    open_login(page, luffy_server)
+    sign_in(page)
+    expect_account(page)
+    page.wait_for_timeout(ACCESS_LIFETIME * 1000)  # an automatic refresh
+    assert bodies["login"].json() == {"cart_total": CART_ITEMS}
+    assert bodies["refresh"].json() == {}
+    cookies = {c["name"]: c for c in page.context.cookies()}
+    assert cookies["refresh_token_cookie"]["path"] in ("/users/login/refresh", "/users/logout")
+    assert cookies["access_token_cookie"]["expires"] > 0  # not a session cookie: it ends with its token
+
+
+def test_without_the_cookie_store_api_the_page_learns_the_lifetime(page, luffy_server):
+    """Browsers that cannot tell a cookie's expiry: the page watches the csrf cookie go."""
+    page.add_init_script("delete window.cookieStore")
+    refreshes = []
+    page.on("response", lambda r: refreshes.append(r.status) if r.url.endswith("/users/login/refresh") else None)
+    open_login(page, luffy_server)
+    assert page.evaluate("'cookieStore' in window") is False
+    sign_in(page)
+    expect(page.locator("#nickname")).to_have_text(ALICE["nickname"])
+    expect(page.locator("#countdown")).to_have_text("—")  # no expiry known yet
+    page.wait_for_timeout((ACCESS_LIFETIME * 3 + 1) * 1000)
+
+    assert len(refreshes) >= 3 and set(refreshes) == {200}, refreshes
+    expect(page.locator("#countdown")).to_have_text(re.compile(r"^0:0\d$"))  # the lifetime, learned
+    assert page_fetch(page, "/users/me")[0] == 200
+
+
+def test_a_401_from_the_profile_triggers_a_refresh_and_a_retry(page, luffy_server):
+    open_login(page, luffy_server)
+    answered = []
+
+    def first_refused(route):
+        if answered:
+            route.continue_()
+        else:
+            answered.append(401)
+            route.fulfill(status=401, headers={"Content-Type": "application/json"},
+                          body=json.dumps({"code": "token_not_valid", "detail": "Token is invalid or expired"}))
+
+    page.route("**/users/me", first_refused)
+    with page.expect_response("**/users/login/refresh") as refresh:
+        sign_in(page)
+    assert refresh.value.status == 200
+    expect_account(page)
+    expect(page.locator("#identity")).to_have_text(re.compile(r"^@alice · ", re.I))
 
 
 def test_a_reload_restores_the_session_without_the_cart(page, luffy_server, screenshot):

@@ -1,0 +1,176 @@
+"""One-time codes and their throttles, in the main Redis (``REDIS_URL``).
+
+A code is six digits from :mod:`secrets`. Redis keeps only a keyed hash of it (HMAC
+of the destination, the purpose and the code), under a key named by a keyed hash of
+the destination, for ``CODE_TTL`` seconds; a new code for a destination replaces the
+old one, ``CODE_MAX_TRIES`` wrong codes delete it, and a right one is deleted when it
+is used. Checking and using are two steps (:func:`check`, :func:`consume`) so that a
+request can refuse other fields without spending a right code; both run in
+WATCH/MULTI transactions, so concurrent requests cannot share one code or lose a try.
+
+Sends are throttled per destination (one per ``CODE_RESEND_INTERVAL``, across
+purposes) and per destination and client address (``CODE_DAILY_LIMIT`` in a rolling
+24 hours, kept as sorted sets of send times); a refused send counts nowhere.
+When Redis is down, redis-py's ConnectionError becomes a 503 (luffy/errors.py): no
+code is sent or accepted without its record.
+"""
+
+import hashlib
+import hmac
+import math
+import secrets
+import time
+from dataclasses import dataclass
+
+from flask import current_app
+from redis.exceptions import WatchError
+
+from luffy.errors import APIError
+from luffy.extensions import redis_clients
+
+DAY = 24 * 3600
+CONTENTION_RETRIES = 20
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A code that matched: ``key`` held ``digest`` when it was checked."""
+
+    key: str
+    digest: str
+
+
+def _hmac(*parts):
+    key = hmac.new(current_app.config["SECRET_KEY"].encode(), b"luffy one-time codes",
+                   hashlib.sha256).digest()
+    return hmac.new(key, "\x00".join(parts).encode(), hashlib.sha256).hexdigest()
+
+
+def sms(mobile):
+    """The destination name of a mobile number."""
+    return f"sms:{mobile}"
+
+
+def email(address):
+    """The destination name of an email address (case-insensitive)."""
+    return f"email:{address.lower()}"
+
+
+def keys(destination, address=None):
+    """The Redis keys of ``destination`` (and of a client ``address``)."""
+    name = _hmac("destination", destination)[:32]
+    found = {"code": f"luffy:code:{name}", "resend": f"luffy:resend:{name}",
+             "daily": f"luffy:sends:dest:{name}"}
+    if address is not None:
+        found["address"] = f"luffy:sends:addr:{_hmac('address', address)[:32]}"
+    return found
+
+
+def reserve_send(destination, address):
+    """Count one send to ``destination`` from ``address``, or raise 429 with the wait."""
+    config = current_app.config
+    interval, limit = config["CODE_RESEND_INTERVAL"], config["CODE_DAILY_LIMIT"]
+    k = keys(destination, address)
+    windows = (k["daily"], k["address"])
+    with redis_clients.main.pipeline() as pipe:
+        for _ in range(CONTENTION_RETRIES):
+            try:
+                pipe.watch(k["resend"], *windows)
+                now = time.time()
+                wait_ms = pipe.pttl(k["resend"])
+                if wait_ms > 0:
+                    raise APIError.throttled(math.ceil(wait_ms / 1000))
+                for window in windows:
+                    sent = pipe.zrangebyscore(window, now - DAY, "+inf", withscores=True)
+                    if len(sent) >= limit:  # free again when enough of them leave the window
+                        raise APIError.throttled(math.ceil(sent[len(sent) - limit][1] + DAY - now))
+                pipe.multi()
+                if interval > 0:
+                    pipe.set(k["resend"], 1, px=int(interval * 1000))
+                member = f"{now:.6f}:{secrets.token_hex(4)}"
+                for window in windows:
+                    pipe.zremrangebyscore(window, "-inf", now - DAY)
+                    pipe.zadd(window, {member: now})
+                    pipe.expire(window, DAY)
+                pipe.execute()
+                return
+            except WatchError:
+                continue
+    raise APIError.throttled(1)
+
+
+def issue(destination, purpose):
+    """A new code for ``destination`` and ``purpose``; it replaces any older one."""
+    code = f"{secrets.randbelow(10 ** 6):06d}"
+    key = keys(destination)["code"]
+    pipe = redis_clients.main.pipeline()  # MULTI: never a record without its expiry
+    pipe.delete(key)
+    pipe.hset(key, mapping={"digest": _hmac("code", destination, purpose, code), "tries": 0})
+    pipe.expire(key, current_app.config["CODE_TTL"])
+    pipe.execute()
+    return code
+
+
+def check(destination, purpose, code):
+    """A :class:`Claim` when ``code`` is the live code of ``destination`` for ``purpose``.
+
+    Else ``None``, and a wrong try is counted (the code dies at ``CODE_MAX_TRIES``).
+    """
+    key = keys(destination)["code"]
+    presented = _hmac("code", destination, purpose, code)
+    with redis_clients.main.pipeline() as pipe:
+        for _ in range(CONTENTION_RETRIES):
+            try:
+                pipe.watch(key)
+                stored, tries = pipe.hmget(key, "digest", "tries")
+                if stored is None:
+                    return None
+                if hmac.compare_digest(stored, presented):
+                    return Claim(key, stored)
+                pipe.multi()
+                if int(tries or 0) + 1 >= current_app.config["CODE_MAX_TRIES"]:
+                    pipe.delete(key)
+                else:
+                    pipe.hincrby(key, "tries", 1)
+                pipe.execute()
+                return None
+            except WatchError:
+                continue
+    return None
+
+
+def consume(claim):
+    """Use a checked code: True for exactly one of the requests that hold it."""
+    with redis_clients.main.pipeline() as pipe:
+        for _ in range(CONTENTION_RETRIES):
+            try:
+                pipe.watch(claim.key)
+                if pipe.hget(claim.key, "digest") != claim.digest:
+                    return False
+                pipe.multi()
+                pipe.delete(claim.key)
+                pipe.execute()
+                return True
+            except WatchError:  # a wrong try elsewhere changed the record: look again
+                continue
+    return False
+
+
+def state(destination):
+    """What an operator sees of ``destination``: live code, resend wait, sends today."""
+    k = keys(destination)
+    r = redis_clients.main
+    tries = r.hget(k["code"], "tries")
+    return {
+        "code_live": tries is not None,
+        "code_tries": int(tries or 0),
+        "code_ttl": max(r.ttl(k["code"]), 0),
+        "resend_wait": max(r.ttl(k["resend"]), 0),
+        "sends_24h": r.zcount(k["daily"], time.time() - DAY, "+inf"),
+    }
+
+
+def clear(destination, address=None):
+    """Forget the throttle of ``destination`` (and of ``address``); its code stays."""
+    k = keys(destination, address)
+    redis_clients.main.delete(*(k[name] for name in ("resend", "daily", "address") if name in k))

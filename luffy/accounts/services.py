@@ -1,0 +1,193 @@
+"""The accounts logic: send codes, sign up, SMS login, confirm an email, reset a
+password. Raises APIError.
+
+Nothing here tells whether an account exists (except :func:`mobile_registered`, which
+the sign-up form needs): a code request answers alike whether or not a message goes
+out, and a code that does not match fails alike whether or not there is an account,
+without looking the account up.
+"""
+
+import logging
+
+from flask import current_app
+from kombu.exceptions import OperationalError as BrokerError
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from luffy.accounts import codes, tasks
+from luffy.accounts.strength import password_problems
+from luffy.auth import services as auth_services
+from luffy.auth.models import User
+from luffy.errors import APIError
+from luffy.extensions import db
+
+log = logging.getLogger(__name__)
+
+WRONG_CODE = "Wrong or expired code."
+REGISTERED = "This mobile number is already registered."
+TAKEN = "Another account uses this as an identifier."
+SMS_TEXT = {
+    "register": "Your luffy sign-up code is {code}. It expires in {minutes} minutes.",
+    "login": "Your luffy login code is {code}. It expires in {minutes} minutes.",
+    "reset": "Your luffy password reset code is {code}. It expires in {minutes} minutes. "
+             "If you did not ask for it, ignore this message.",
+}
+EMAIL_SUBJECT = {"confirm": "Confirm your email for luffy", "reset": "Reset your luffy password"}
+EMAIL_TEXT = {
+    "confirm": "Your luffy email confirmation code is {code}. It expires in {minutes} minutes.",
+    "reset": SMS_TEXT["reset"],
+}
+
+
+def mobile_registered(mobile):
+    """Whether sign-up with ``mobile`` would be refused as registered."""
+    return bool(auth_services.identifier_taken(mobile=mobile))
+
+
+def _active(*where):
+    return db.session.scalar(select(User).where(*where, User.is_active.is_(True)))
+
+
+def _enqueue(task, *args):
+    """Hand a message to the task queue (or, with no broker, send it now)."""
+    celery = current_app.extensions["celery"]
+    try:
+        celery.tasks[task.name].apply_async(
+            args, expires=current_app.config["CODE_TTL"],  # a dead code is not worth sending
+            retry_policy={"max_retries": 2, "interval_start": 0, "interval_step": 0.2})
+    except BrokerError as e:
+        log.error("task queue unavailable: %s", e.__class__.__name__)
+        raise APIError.service_unavailable("task queue") from None
+
+
+def _send(destination, purpose, address, deliver):
+    """Throttle, then issue a code and enqueue its message when ``deliver`` is true."""
+    codes.reserve_send(destination, address)
+    if deliver:
+        return codes.issue(destination, purpose)
+    return None
+
+
+def _minutes():
+    return max(1, current_app.config["CODE_TTL"] // 60)
+
+
+def send_sms_code(mobile, purpose, address):
+    """Send a code by SMS, unless the mobile's account state makes it pointless."""
+    registered = mobile_registered(mobile) if purpose == "register" else None
+    account = _active(User.mobile == mobile) if purpose != "register" else None
+    deliver = not registered if purpose == "register" else account is not None
+    code = _send(codes.sms(mobile), purpose, address, deliver)
+    if code:
+        _enqueue(tasks.send_sms, mobile, SMS_TEXT[purpose].format(code=code, minutes=_minutes()))
+    return current_app.config["CODE_RESEND_INTERVAL"]
+
+
+def send_email_code(email, purpose, address, user=None):
+    """Send a code by email: to confirm ``user``'s new address, or to reset a password.
+
+    A reset code goes only to an active account's confirmed address; a confirmation
+    code only to an address no other account uses.
+    """
+    email = email.lower()
+    if purpose == "confirm":
+        deliver = not auth_services.identifier_taken(email=email, exclude_id=user.id)
+        bound = f"confirm:{user.id}"  # only this account can use the code
+    else:
+        deliver = _active(User.email == email, User.email_verified.is_(True)) is not None
+        bound = "reset"
+    code = _send(codes.email(email), bound, address, deliver)
+    if code:
+        _enqueue(tasks.send_email, email, EMAIL_SUBJECT[purpose],
+                 EMAIL_TEXT[purpose].format(code=code, minutes=_minutes()))
+    return current_app.config["CODE_RESEND_INTERVAL"]
+
+
+def sms_login(mobile, code):
+    """The active account of ``mobile`` if ``code`` is its live login code; else 401."""
+    claim = codes.check(codes.sms(mobile), "login", code)
+    user = _active(User.mobile == mobile) if claim else None
+    if user is None or not codes.consume(claim):
+        raise APIError.authentication_failed()
+    return user
+
+
+def register(data):
+    """Create the account of a sign-up form; every refused field is named at once."""
+    mobile, password = data["mobile"], data["password"]
+    username = data["username"] or mobile
+    errors = {}
+    if mobile_registered(mobile):
+        errors["mobile"] = [REGISTERED]
+    if username != mobile and auth_services.identifier_taken(username=username):
+        errors["username"] = [TAKEN]
+    if data["email"] and auth_services.identifier_taken(email=data["email"]):
+        errors["email"] = [TAKEN]
+    if password != data["re_password"]:
+        errors["re_password"] = ["The two passwords differ."]
+    problems = password_problems(password, username, mobile, data["email"], data["nickname"])
+    if problems:
+        errors["password"] = problems
+    claim = codes.check(codes.sms(mobile), "register", data["sms_code"])
+    if claim is None:
+        errors["sms_code"] = [WRONG_CODE]
+    if errors:
+        raise APIError.invalid(errors)
+    if not codes.consume(claim):  # a concurrent sign-up used it first
+        raise APIError.invalid({"sms_code": [WRONG_CODE]})
+    try:
+        return auth_services.create_user(username, password, email=data["email"], mobile=mobile,
+                                         nickname=data["nickname"])
+    except IntegrityError:  # an account with one of these identifiers was committed meanwhile
+        db.session.rollback()
+        raise APIError.invalid({"mobile": [REGISTERED]}) from None
+
+
+def confirm_email(user, email, code):
+    """Set ``user``'s email to ``email``, confirmed, if ``code`` was sent there for it."""
+    email = email.lower()
+    claim = codes.check(codes.email(email), f"confirm:{user.id}", code)
+    if claim is None:
+        raise APIError.invalid({"code": [WRONG_CODE]})
+    if auth_services.identifier_taken(email=email, exclude_id=user.id):
+        raise APIError.invalid({"email": [TAKEN]})
+    if not codes.consume(claim):
+        raise APIError.invalid({"code": [WRONG_CODE]})
+    user.email, user.email_verified = email, True
+    try:
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        raise APIError.invalid({"email": [TAKEN]}) from None
+    return user
+
+
+def reset_password(identifier, code, new_password):
+    """Set a new password with a reset code sent to the mobile or email ``identifier``.
+
+    A wrong code and an unknown account are the same 400 on ``code``, and the account
+    is looked up only once the code matched, so timing tells nothing either.
+    """
+    by_email = "@" in identifier
+    destination = codes.email(identifier) if by_email else codes.sms(identifier)
+    errors = {}
+    problems = password_problems(new_password, identifier)
+    if problems:
+        errors["new_password"] = problems
+    claim = codes.check(destination, "reset", code)
+    if claim is None:
+        errors["code"] = [WRONG_CODE]
+    if errors:
+        raise APIError.invalid(errors)
+    where = (User.email == identifier.lower(), User.email_verified.is_(True)) if by_email \
+        else (User.mobile == identifier,)
+    user = _active(*where)
+    if user is None:
+        raise APIError.invalid({"code": [WRONG_CODE]})
+    problems = password_problems(new_password, user.username, user.email, user.mobile, user.nickname)
+    if problems:
+        raise APIError.invalid({"new_password": problems})
+    if not codes.consume(claim):
+        raise APIError.invalid({"code": [WRONG_CODE]})
+    user.set_password(new_password)
+    auth_services.end_sessions(user)  # commits the new password too

@@ -1,0 +1,42 @@
+"""The Celery app, built the way Flask's Celery example does (``celery_init_app``).
+
+``CELERY_BROKER_URL`` names the broker (Redis or RabbitMQ); without one, tasks run
+in-process (``task_always_eager``), so the embedded default needs no broker. A task
+is acknowledged only after it ran, and given back to the queue when its worker dies,
+so a restart loses no message. ``app.config["CELERY"]`` (a mapping) may override any
+of Celery's own settings.
+"""
+
+from celery import Celery, Task
+
+
+def celery_init_app(app):
+    """Build the Celery app of ``app``, keep it in ``app.extensions["celery"]``."""
+
+    class FlaskTask(Task):
+        def __call__(self, *args, **kwargs):
+            with app.app_context():
+                return self.run(*args, **kwargs)
+
+    broker = app.config["CELERY_BROKER_URL"]
+    settings = {
+        "broker_url": broker,
+        "task_always_eager": not broker,
+        "task_default_queue": app.config["CELERY_QUEUE"],
+        "task_ignore_result": True,
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "worker_prefetch_multiplier": 1,
+        "broker_connection_timeout": 2,
+        "broker_connection_retry_on_startup": True,
+        # Redis: a message taken by a worker that vanished is handed out again after this.
+        "broker_transport_options": {"visibility_timeout": 600, "socket_connect_timeout": 2},
+        "worker_hijack_root_logger": False,
+        "imports": ("luffy.accounts.tasks",),
+        **app.config.get("CELERY", {}),
+    }
+    celery_app = Celery(app.name, task_cls=FlaskTask)
+    celery_app.config_from_object(settings)
+    celery_app.set_default()
+    app.extensions["celery"] = celery_app
+    return celery_app

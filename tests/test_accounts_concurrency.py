@@ -1,0 +1,42 @@
+"""Two (or eight) simultaneous sign-ups of one mobile under gunicorn on the real
+database give one account, and a 400 to every other."""
+
+import pytest
+
+from tests.conftest import DATABASE_URL, REDIS_URL
+from tests.servers import Server, flask, request, server_env
+from tests.standins import SmsProvider
+from tests.test_concurrency import race
+
+pytestmark = pytest.mark.slow
+MOBILE = "13912345678"
+PASSWORD = "a long and unusual passphrase"
+
+
+@pytest.fixture
+def gateway():
+    provider = SmsProvider()
+    yield provider
+    provider.close()
+
+
+def test_concurrent_sign_ups_of_one_mobile_give_one_account(tmp_path, make_app, gateway):
+    make_app()  # on a real database: empties the tables
+    env = server_env(DATABASE_URL or f"sqlite:///{tmp_path}/luffy.db", REDIS_URL,
+                     SMS_BACKEND="webhook", SMS_WEBHOOK_URL=gateway.url + "/webhook")
+    flask(env, "db", "upgrade")
+    with Server(env, workers=4, args=("--threads", "2")) as server:
+        status, _, body = request("POST", f"{server.url}/users/sms/{MOBILE}", {})
+        assert status == 202, body
+        (code,) = gateway.codes_to(MOBILE)  # no broker: sent before the answer
+        answers = race(server.url + "/users/register", {
+            "mobile": MOBILE, "sms_code": code, "password": PASSWORD, "re_password": PASSWORD}, 8)
+        statuses = sorted(status for status, _, _ in answers)
+        assert statuses == [201] + [400] * 7, statuses
+        assert all(body["code"] == "invalid" and set(body["errors"]) <= {"sms_code", "mobile"}
+                   for status, _, body in answers if status == 400)
+        status, _, body = request("POST", server.url + "/users/login/",
+                                  {"username": MOBILE, "password": PASSWORD})
+        assert status == 200, body
+    listed = flask(env, "users", "list").stdout
+    assert listed.count(MOBILE) == 2  # one account: its username and its mobile
