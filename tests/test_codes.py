@@ -80,7 +80,8 @@ def test_users_create_still_works(runner):
     assert result.exit_code == 0 and "created user" in result.output
 
 
-PRODUCTION = {"SECRET_KEY": "p" * 40, "SQLALCHEMY_DATABASE_URI": "sqlite://", "MAIL_SERVER": "smtp.internal",
+PRODUCTION = {"SECRET_KEY": "p" * 40, "SQLALCHEMY_DATABASE_URI": "sqlite://", "REDIS_URL": "memory://",
+              "MAIL_SERVER": "smtp.internal",
               "SMS_BACKEND": "webhook", "SMS_WEBHOOK_URL": "https://sms.internal/send"}
 
 

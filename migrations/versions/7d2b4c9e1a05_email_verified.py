@@ -1,7 +1,7 @@
 """email_verified: set when the account's email was confirmed with a code
 
 Revision ID: 7d2b4c9e1a05
-Revises: 3c8e1f0a9b7d
+Revises: 8b1d5e2c7f40
 Create Date: 2026-12-03 10:40:00
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '7d2b4c9e1a05'
-down_revision = '3c8e1f0a9b7d'
+down_revision = '8b1d5e2c7f40'
 branch_labels = None
 depends_on = None
 
