@@ -164,3 +164,23 @@ def auth(client):
 def auth_headers(auth, user):
     """Bearer headers of alice."""
     return auth.headers()
+
+
+@pytest.fixture
+def postgres():
+    """A throwaway PostgreSQL server (``tests/throwaway.py``) that a test may stop."""
+    from tests import throwaway
+
+    server = throwaway.Postgres()
+    yield server
+    server.destroy()
+
+
+@pytest.fixture
+def redis_server():
+    """A throwaway Redis server that a test may kill, freeze and restart."""
+    from tests import throwaway
+
+    server = throwaway.Redis()
+    yield server
+    server.destroy()

@@ -20,20 +20,6 @@ SLOW = 10  # seconds: the answers come within 2-3 s; this only catches a hang
 
 
 @pytest.fixture
-def postgres():
-    server = throwaway.Postgres()
-    yield server
-    server.destroy()
-
-
-@pytest.fixture
-def redis_server():
-    server = throwaway.Redis()
-    yield server
-    server.destroy()
-
-
-@pytest.fixture
 def service(postgres, redis_server):
     """gunicorn (two workers) on the throwaway servers, with the account gina."""
     env = server_env(postgres.url, redis_server.url)

@@ -217,20 +217,6 @@ class Probe:
 
 
 @pytest.fixture
-def postgres():
-    server = throwaway.Postgres()
-    yield server
-    server.destroy()
-
-
-@pytest.fixture
-def redis_server():
-    server = throwaway.Redis()
-    yield server
-    server.destroy()
-
-
-@pytest.fixture
 def service(postgres, redis_server):
     """gunicorn, two gthread workers, behind one trusted proxy; password hashes that take
     a few milliseconds (production's would take the two shared cores)."""
