@@ -200,6 +200,7 @@ import json, sys
 from decimal import Decimal
 from sqlalchemy import insert, text
 from luffy import create_app
+from luffy.auth.identifiers import fold
 from luffy.auth.models import User
 from luffy.auth.passwords import hash_password
 from luffy.extensions import db, redis_clients
@@ -210,6 +211,7 @@ with app.app_context():
     hashed = hash_password(sys.argv[1])
     db.session.execute(insert(User), [
         {"id": a["id"], "username": a["username"], "email": a["email"], "mobile": a["mobile"],
+         "username_key": fold(a["username"]), "email_key": fold(a["email"]),
          "password": hashed, "nickname": a["nickname"], "avatar": a["avatar"],
          "money": Decimal(str(a["money"])), "credit": a["credit"], "is_active": True,
          "token_version": 0} for a in accounts])
