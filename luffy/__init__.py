@@ -74,9 +74,9 @@ def register_extensions(app, redis_main=None, redis_cart=None):
     jwt.init_app(app)
     tokens.init_app(app, jwt)
     passwords.init_app(app)
-    speed.init_app(app)  # after the hasher: see luffy/speed.py
     redis_clients.init_app(app, redis_main, redis_cart)
     limiter.init_app(app)
+    speed.init_app(app)  # after the hasher and the limiter: see luffy/speed.py
     celery_init_app(app)
     cors.init_app(app, origins=app.config["CORS_ORIGINS"], supports_credentials=True,
                   allow_headers=["Content-Type", "Authorization", "X-CSRF-TOKEN"],

@@ -1,10 +1,11 @@
 """The speed tricks of luffy, in one place; bench/PROFILE.md has what each one saves.
 
-- **Autocommit reads** (:func:`autocommit`): a view marked with it runs its queries in
-  autocommit on PostgreSQL, with no ``BEGIN``/``ROLLBACK`` round trips.
+- **Single reads outside the ORM session** (:func:`read_row`): on PostgreSQL in
+  autocommit, with no ``BEGIN``/``ROLLBACK`` round trips.
 - **Pooled PostgreSQL connections are checked by polling their socket**, not by a
   ``SELECT 1`` per checkout (:func:`_replace_connections_the_server_closed`).
-- **Flask-Limiter checks only views that declare a limit** (:func:`rate_limited`).
+- **Flask-Limiter runs only in the views that declare a limit** (:func:`rate_limited`,
+  :func:`_limit_declared_views_only`): no limiter hook on any other request.
 - **argon2id checks reuse one heap block** (:func:`reuse_hash_memory`).
 
 :func:`init_app` applies what must be applied once per process.
@@ -13,47 +14,29 @@
 import ctypes
 import ctypes.util
 import select
-from functools import wraps
+from functools import partial
 
-from flask import current_app, request
 from sqlalchemy import event
 from sqlalchemy.exc import DisconnectionError
-from sqlalchemy.orm import Session
 from sqlalchemy.pool import Pool
 
 from luffy.extensions import db, limiter
 
-AUTOCOMMIT = "luffy_autocommit"
-RATE_LIMITED = "luffy_rate_limited"
 
+def read_row(statement, params):
+    """The first row of the read-only ``statement`` with ``params``, or None.
 
-def autocommit(view=None, *, unless=None):
-    """Run the marked view's queries in autocommit on PostgreSQL (unless the config key
-    ``unless`` is true): for views that read, or write one statement at a time.
-
-    Lazily: a request that runs no query (verify of an access token) takes no
-    connection. PostgreSQL only: there autocommit is a client-side switch, while PyMySQL
-    would spend a ``SET autocommit`` round trip each way.
+    On a pooled connection of its own, outside the request's ORM session: no session to
+    begin, no identity map, no transaction to roll back when the request ends. On
+    PostgreSQL in autocommit, a client-side switch: one round trip, no ``BEGIN`` or
+    ``ROLLBACK``. For a view whose one read is all it asks of the database (``/users/me``,
+    a refresh without rotation, verify of a refresh token). Other drivers run it as any
+    read: PyMySQL would spend a ``SET autocommit`` round trip each way.
     """
-    def decorate(view):
-        @wraps(view)
-        def wrapped(*args, **kwargs):
-            if not (unless and current_app.config[unless]):
-                db.session.info[AUTOCOMMIT] = True
-            return view(*args, **kwargs)
-
-        return wrapped
-
-    return decorate(view) if view is not None else decorate
-
-
-@event.listens_for(Session, "do_orm_execute")
-def _begin_in_autocommit(state):
-    """Before a marked request's first query, take its connection in autocommit."""
-    session = state.session
-    if session.info.get(AUTOCOMMIT) and not session.in_transaction() and \
-            session.get_bind().dialect.name == "postgresql":
-        session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+    with db.engine.connect() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.execution_options(isolation_level="AUTOCOMMIT")
+        return connection.execute(statement, params).first()
 
 
 @event.listens_for(Pool, "checkout")
@@ -80,22 +63,44 @@ def _replace_connections_the_server_closed(dbapi_connection, _record, _proxy):
 
 
 def rate_limited(*args, **kwargs):
-    """``limiter.limit(*args, **kwargs)``, marking the view so that the limiter checks it."""
-    limit = limiter.limit(*args, **kwargs)
+    """``limiter.limit(*args, **kwargs)``: the only way luffy limits a view.
 
-    def decorate(view):
-        limited = limit(view)
-        setattr(limited, RATE_LIMITED, True)
-        return limited
-
-    return decorate
+    Flask-Limiter's decorator checks the limit itself, inside the view's wrapper; the
+    app-wide hooks that :func:`_limit_declared_views_only` removes are not needed for it.
+    """
+    return limiter.limit(*args, **kwargs)
 
 
-@limiter.request_filter
-def _no_declared_limit():
-    """Spare the limiter's per-request work on views that declare no limit."""
-    view = current_app.view_functions.get(request.endpoint)
-    return not getattr(view, RATE_LIMITED, False)
+# Settings that would need Flask-Limiter's app-wide hooks: limits on every view, and the
+# X-RateLimit headers (luffy sets Retry-After on a 429 itself, luffy/errors.py).
+APP_WIDE_LIMIT_SETTINGS = ("RATELIMIT_DEFAULT", "RATELIMIT_APPLICATION", "RATELIMIT_META",
+                           "RATELIMIT_HEADERS_ENABLED")
+
+
+def _limit_declared_views_only(app):
+    """Take Flask-Limiter's ``before_request``, ``after_request`` and ``teardown_request``
+    hooks off ``app``: they ran on every request (a quarter of ``/healthz``'s Python
+    calls, bench/PROFILE.md), though luffy declares no default or application limit.
+
+    What they did is done elsewhere or not needed: a decorated view checks its limit in
+    its own wrapper (``in_middleware=False``); the headers hook only adds the X-RateLimit
+    headers, which are off; the teardown resets the request's limiter context, which
+    lives on the request context and ends with it. Flask-Limiter 3's ``auto_check=False``
+    did this; version 4 has no such switch. A setting that needs the hooks refuses to
+    start instead of being silently ignored.
+    """
+    needing_hooks = [key for key in APP_WIDE_LIMIT_SETTINGS if app.config.get(key)]
+    if needing_hooks:
+        raise RuntimeError(f"luffy limits declared views only; unset {', '.join(needing_hooks)}")
+
+    def limiters(hook):
+        return getattr(hook, "__self__", None) is limiter or \
+            (isinstance(hook, partial) and limiter in hook.args)
+
+    for hooks in (app.before_request_funcs, app.after_request_funcs,
+                  app.teardown_request_funcs):
+        if None in hooks:
+            hooks[None] = [hook for hook in hooks[None] if not limiters(hook)]
 
 
 def reuse_hash_memory():
@@ -119,6 +124,7 @@ def reuse_hash_memory():
 
 
 def init_app(app):
-    """Apply the per-process tricks; after the password hasher is built (its start-up
-    hash's block goes back, so a worker that never sees a login keeps none)."""
+    """Apply the tricks: after the password hasher is built (its start-up hash's block
+    goes back, so a worker that never sees a login keeps none) and after Flask-Limiter."""
     reuse_hash_memory()
+    _limit_declared_views_only(app)

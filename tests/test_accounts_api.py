@@ -38,6 +38,35 @@ def test_mobile_check_is_limited_per_address(make_app):
     assert other.status_code == 200
 
 
+def test_the_limiter_runs_only_in_views_that_declare_a_limit(make_app, monkeypatch):
+    from flask_limiter import Limiter
+
+    checks = []
+    check = Limiter._check_request_limit
+
+    def spy(self, callable_name=None, in_middleware=True):
+        checks.append(in_middleware)
+        return check(self, callable_name, in_middleware)
+
+    # On the class, before the app is built: the hooks would bind it at init_app.
+    monkeypatch.setattr(Limiter, "_check_request_limit", spy)
+    client = make_app(LOOKUP_RATE_LIMIT="2 per minute").test_client()
+    assert client.get("/healthz").status_code == 200
+    assert client.post("/users/login/verify", json={"token": "x"}).status_code == 401
+    assert checks == []  # no hook of the limiter ran
+    for status in (200, 200, 429):
+        assert client.get(f"/users/mobile/{MOBILE}").status_code == status
+    assert checks == [False, False, False]  # the view's own check, each time
+
+
+@pytest.mark.parametrize("setting", [
+    {"RATELIMIT_DEFAULT": "100 per minute"}, {"RATELIMIT_APPLICATION": "1000 per minute"},
+    {"RATELIMIT_HEADERS_ENABLED": True}])
+def test_a_limiter_setting_that_needs_app_wide_hooks_refuses_to_start(make_app, setting):
+    with pytest.raises(RuntimeError, match=next(iter(setting))):
+        make_app(**setting)
+
+
 def test_sign_up_answers_the_login_answer_and_the_account_logs_in(client, outbox):
     response = send_sms(client, MOBILE)
     assert response.status_code == 202 and response.get_json() == {"resend_after": 60}

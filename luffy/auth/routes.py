@@ -15,7 +15,6 @@ from luffy.auth.throttle import password_guesses
 from luffy.bodies import load_body
 from luffy.errors import APIError
 from luffy.logs import login_event
-from luffy.speed import autocommit
 
 # Schemas hold no per-call state: built once, not per request.
 LOGIN, REFRESH, VERIFY = LoginSchema(), RefreshSchema(), VerifySchema()
@@ -116,7 +115,6 @@ def login(guard):
 
 
 @bp.post("/login/refresh")
-@autocommit(unless="JWT_ROTATE_REFRESH_TOKENS")  # one read (a reused token's revocation: one write)
 def refresh():
     """A new access token (and, with rotation, a new refresh token)."""
     raw, csrf = _refresh_token(load_body(REFRESH))
@@ -125,7 +123,6 @@ def refresh():
 
 
 @bp.post("/login/verify")
-@autocommit  # an access token: no query at all; a refresh token: one read
 def verify():
     """``{}`` if the token is live, else 401."""
     services.verify(load_body(VERIFY)["token"])
@@ -144,7 +141,6 @@ def logout():
 
 
 @bp.get("/me")
-@autocommit
 @login_required(read_only=True)
 def me():
     """The profile of the authenticated account."""
