@@ -7,6 +7,9 @@
 - **Flask-Limiter runs only in the views that declare a limit** (:func:`rate_limited`,
   :func:`_limit_declared_views_only`): no limiter hook on any other request.
 - **argon2id checks reuse one heap block** (:func:`reuse_hash_memory`).
+- **Libraries few requests need are imported on first use**, at the one place that
+  uses them: zxcvbn (``accounts/strength.py``, 12 MB), requests
+  (``accounts/senders.py``), Flask-Migrate (``flask db`` only, ``luffy/__init__.py``).
 
 :func:`init_app` applies what must be applied once per process.
 """

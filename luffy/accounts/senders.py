@@ -12,7 +12,6 @@ import smtplib
 import ssl
 from email.message import EmailMessage
 
-import requests
 from flask import current_app
 
 log = logging.getLogger(__name__)
@@ -95,6 +94,8 @@ def _twilio(to, text):
 
 def _post(url, **kwargs):
     """POST to a provider: 2xx delivered, 429/5xx/no answer retried, other 4xx refused."""
+    import requests  # on first use: web workers that hand messages to a broker never post
+
     try:
         response = requests.post(url, timeout=current_app.config["SMS_TIMEOUT"], **kwargs)
     except requests.RequestException as e:

@@ -10,7 +10,6 @@ Length (8 to 1024) is the schemas' rule.
 from difflib import SequenceMatcher
 
 from flask import current_app
-from zxcvbn import zxcvbn
 
 SIMILARITY = 0.7  # Django UserAttributeSimilarityValidator's default
 SCORED = 72  # zxcvbn's limit (its time grows with length): a longer one is scored by its start
@@ -24,6 +23,10 @@ def password_problems(password, *identifiers):
     parts = [n.split("@")[0] for n in names if "@" in n]
     if any(_alike(password.lower(), n) for n in names + parts):
         return [LIKE_IDENTIFIER]
+    # On first use: its dictionaries are 12 MB that a worker serving only logins and
+    # tokens never needs (bench/PROFILE.md, "Memory").
+    from zxcvbn import zxcvbn
+
     result = zxcvbn(password[:SCORED], user_inputs=names + parts)
     if result["score"] < current_app.config["PASSWORD_MIN_STRENGTH"]:
         return [TOO_COMMON]
