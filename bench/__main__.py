@@ -51,6 +51,10 @@ SCENARIOS = [
 DJANGO_PERSISTENT = {"me": (600, 978), "verify": (1056, 2166), "refresh": (652, 1002),
                      "login": (7.2, 9), "login_email": (7.2, 9), "login_mobile": (7.2, 9)}
 DJANGO_BAR = 1.5  # me, verify, refresh: luffy >= 1.5 x Django's better run
+# The same-I/O floor's req/s in those two runs (issue 12's table). Django / io floor, a
+# ratio both runs measured on one machine, lets luffy be compared with Django through the
+# io floor measured here: (luffy / io floor) / (Django / io floor). Context, not a bar.
+ISSUE_IO_FLOOR = {"me": (1421, 2682), "verify": (2423, 3065), "refresh": (2162, 2693)}
 PEER_BAR = 1.0  # me, refresh: luffy >= 1.0 x fastapi-users
 PEER_BAR_SCENARIOS = ("me", "refresh")
 FRESH_RSS_MARGIN_MB = 45  # a fresh luffy worker <= the io floor's fresh worker + 45 MB
@@ -168,7 +172,7 @@ def luffy_env(db_url, redis_url, secret):
     env.update(
         LUFFY_CONFIG="production", SECRET_KEY=secret, DATABASE_URL=db_url, REDIS_URL=redis_url,
         # The bench measures throughput, not the throttle: every account is hammered.
-        LUFFY_LOGIN_RATE_LIMIT=RATE_LIMIT, LUFFY_REFRESH_RATE_LIMIT=RATE_LIMIT,
+        LUFFY_LOGIN_RATE_LIMIT=RATE_LIMIT,
         # Production refuses the log-only message backends; the bench sends no message.
         LUFFY_MAIL_SERVER="127.0.0.1", LUFFY_SMS_BACKEND="webhook",
         LUFFY_SMS_WEBHOOK_URL="http://127.0.0.1:9/sms",
@@ -555,6 +559,9 @@ def verdicts(results, mem):
         if name in PEER_BAR_SCENARIOS:
             bars.append({"what": "luffy/fastapi-users", "bar": PEER_BAR,
                          "value": _ratio(lr, r.get("peer"))})
+        io_ratio = _ratio(lr, r["io"])
+        django_io = max(d / f for d, f in zip(DJANGO_PERSISTENT[name], ISSUE_IO_FLOOR[name])) \
+            if name in ISSUE_IO_FLOOR else None
         errors = sum(part["errors"] for part in r.values())
         for bar in bars:
             bar["pass"] = bar["value"] is not None and bar["value"] >= bar["bar"] and errors == 0
@@ -563,6 +570,8 @@ def verdicts(results, mem):
                      "floor_ratio": _ratio(lr, r["floor"]), "io_ratio": _ratio(lr, r["io"]),
                      "flask_ratio": _ratio(r.get("flask"), r["floor"]),
                      "peer_ratio": _ratio(lr, r.get("peer")),
+                     "django_io": django_io,
+                     "django_scaled": io_ratio / django_io if io_ratio and django_io else None,
                      "pass": all(bar["pass"] for bar in bars)})
     luffy_fresh = max(mem["luffy"]["fresh_mb"].values(), default=0.0)
     io_fresh = max(mem["io"]["fresh_mb"].values(), default=0.0)
@@ -644,6 +653,10 @@ def table(v, app_time):
             value = f"{bar['value']:.3f}" if bar["value"] is not None else "-"
             lines.append(f"  {r['scenario']:<13} {bar['what']:<24} {value:>6} "
                          f">= {bar['bar']:<4} {_verdict(bar['pass']) if bar['value'] is not None else 'not measured'}")
+    lines += ["", "context (not a bar): luffy / Django through the io floor, "
+              "(luffy / io floor) / (Django / io floor, the higher of the issue's two runs):"]
+    lines += [f"  {r['scenario']:<13} {r['io_ratio']:.3f} / {r['django_io']:.3f} = "
+              f"{r['django_scaled']:.2f} x Django" for r in v["rows"] if r.get("django_scaled")]
     lines.append("")
     lines += memory_lines(v)
     lines.append(f"create_app(): {app_time['total'] * 1000:.0f} ms (import {app_time['import'] * 1000:.0f} ms"
@@ -686,6 +699,9 @@ def write_results(path, v, app_time, info, args, started, elapsed):
             value = f"{bar['value']:.3f}" if bar["value"] is not None else "-"
             bars.append(f"| {r['scenario']} | {bar['what']} >= {bar['bar']} | {value} | "
                         f"{_verdict(bar['pass']) if bar['value'] is not None else 'not measured'} |")
+    scaled = "\n".join(
+        f"| {r['scenario']} | {r['io_ratio']:.3f} | {r['django_io']:.3f} | {r['django_scaled']:.2f} |"
+        for r in v["rows"] if r.get("django_scaled"))
     mem = "\n".join(f"- {line}" for line in memory_lines(v))
     machine = "\n".join(f"| {k} | {val} |" for k, val in info.items())
     text = f"""# Benchmark results
@@ -704,14 +720,23 @@ bare Flask, `{" ".join(PEER_GUNICORN_ARGS)}` for fastapi-users; production confi
 PostgreSQL and Redis on 127.0.0.1, {args.accounts} seeded accounts; wrk with `Connection: close`
 (a new connection per request), 2 threads, {args.duration:g} s per scenario and server in
 {args.slices} slices run in turn with the other servers', after {args.warmup:g} s of warm-up; each scenario cycles through {CYCLE} accounts.
-`LUFFY_LOGIN_RATE_LIMIT` and `LUFFY_REFRESH_RATE_LIMIT` are `{RATE_LIMIT}` so that the run
-measures throughput, not the throttle (both only count failures, and there are none).
+`LUFFY_LOGIN_RATE_LIMIT` is `{RATE_LIMIT}` so that the run measures throughput, not the
+throttle (it counts only failures, and there are none; refreshes are not throttled).
 
 {chr(10).join(rows)}
 
 The bars of issue 12 (a bar passes only in a run without errors):
 
 {chr(10).join(bars)}
+
+Context, not a bar: Django was not measured here, so its bar compares luffy with figures
+from another machine and another day. The issue's runs measured the same-I/O floor too;
+Django / io floor from them, and luffy / io floor from this run, compare the two through
+the floor that both runs share:
+
+| scenario | luffy / io floor (here) | Django / io floor (the higher of the issue's two runs) | luffy / Django through the floor |
+|---|--:|--:|--:|
+{scaled}
 
 Memory (VmRSS of each gunicorn worker; a load round is one slice):
 
