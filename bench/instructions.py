@@ -1,13 +1,14 @@
 """Instructions per request, counted by callgrind: a figure the machine's load cannot move.
 
-    .venv/bin/python -m bench.instructions me verify refresh healthz
-    .venv/bin/python -m bench.instructions --io me verify refresh healthz   # the same-I/O floor
+    .venv/bin/python -m bench.instructions me verify refresh healthz login
+    .venv/bin/python -m bench.instructions --io me verify refresh healthz login   # the same-I/O floor
 
 Needs valgrind (``apt-get install -y valgrind``) and the accounts that a ``python -m bench``
 run leaves in its database (``luffy_bench``, Redis DB 13). For each
 request kind it runs luffy's WSGI app in-process (production configuration) under
-``valgrind --tool=callgrind`` twice, with 20 and with 120 requests, and prints the
-difference divided by 100: the instructions one request costs in luffy's process, start-up
+``valgrind --tool=callgrind`` twice, with 20 and with 120 requests (a login: 5 and 25,
+its argon2id check being slow under valgrind), and prints the difference divided by the
+difference in requests: the instructions one request costs in luffy's process, start-up
 excluded. PostgreSQL's and Redis's own work is not in it. Both runs use one hash seed
 (``PYTHONHASHSEED=0``): with a random seed per run the layout of every dict and set
 differs between the two, and the difference moved by up to 100 k (healthz: 662 k and
@@ -32,7 +33,10 @@ ENV = {
     "LUFFY_SMS_WEBHOOK_URL": "http://127.0.0.1:9/sms",
     "PYTHONHASHSEED": "0",  # the same dict and set layouts in both runs (see above)
 }
-KINDS = ("healthz", "verify", "me", "refresh")
+KINDS = ("healthz", "verify", "me", "refresh", "login")
+# Requests in the two runs whose difference is counted: a login's argon2id check is slow
+# under callgrind, so fewer of them (the difference is divided by what it spans).
+RUNS = {"login": (5, 25)}
 
 
 def child(kind, n, target="luffy"):
@@ -58,6 +62,8 @@ def child(kind, n, target="luffy"):
                                      headers={"Authorization": "Bearer " + tokens["token"]}),
         "refresh": lambda: EnvironBuilder("/users/login/refresh", method="POST",
                                           json={"refresh": tokens["refresh"]}),
+        "login": lambda: EnvironBuilder("/users/login/", method="POST", json={
+            "username": account(1)["username"], "password": PASSWORD}),
     }[kind]()
     environ = builder.get_environ()
     body = environ["wsgi.input"].read()
@@ -95,7 +101,8 @@ def main(argv):
     for kind in argv or KINDS:
         if kind not in KINDS:
             raise SystemExit(f"unknown kind {kind!r}: one of {', '.join(KINDS)}")
-        per_request = (count(kind, 120, target) - count(kind, 20, target)) / 100
+        low, high = RUNS.get(kind, (20, 120))
+        per_request = (count(kind, high, target) - count(kind, low, target)) / (high - low)
         print(f"{target:<5} {kind:<8} {per_request / 1000:8.0f} k instructions per request",
               flush=True)
 
