@@ -7,14 +7,13 @@ See bench/README.md for what it does and what the numbers mean.
 """
 
 import argparse
-import hashlib
 import json
+import logging
 import os
 import platform
 import re
 import secrets
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -25,16 +24,15 @@ from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-BENCH = ROOT / "bench"
-OUT = BENCH / "out"
-PY = sys.executable
-PASSWORD = "bench password 0123"
-GUNICORN_ARGS = ["-w", "2", "-k", "gthread", "--threads", "4"]
-PEER_GUNICORN_ARGS = ["-w", "2", "-k", "uvicorn_worker.UvicornWorker"]
-PEER_REQUIREMENTS = BENCH / "peer_fastapi" / "requirements.txt"
-PEER_VENV = OUT / "peer-venv"
-RATE_LIMIT = "1000000 per minute"
+from bench.memory import LEAK_TOLERANCE_MB, worker_memory
+from bench.paths import BENCH, OUT, PY
+from bench.seed import (
+    PASSWORD, create_database, database_url, seed, seed_peer, write_floor_data,
+)
+from bench.servers import (
+    GUNICORN_ARGS, LABELS, PEER_GUNICORN_ARGS, RATE_LIMIT, create_app_time, ensure_peer_venv,
+    luffy_env, peer_env, start_servers,
+)
 
 # name, wrk connections, the bar of issue 12: luffy req/s >= bar x the same-I/O floor's req/s
 SCENARIOS = [
@@ -58,13 +56,12 @@ ISSUE_IO_FLOOR = {"me": (1421, 2682), "verify": (2423, 3065), "refresh": (2162, 
 PEER_BAR = 1.0  # me, refresh: luffy >= 1.0 x fastapi-users
 PEER_BAR_SCENARIOS = ("me", "refresh")
 FRESH_RSS_MARGIN_MB = 45  # a fresh luffy worker <= the io floor's fresh worker + 45 MB
-LEAK_TOLERANCE_MB = 1.0  # a worker's RSS may rise this much from one load round to the next
 # The scenarios that need tokens first; bench/flask_floor.py (the floor's views in bare
 # Flask, the framework's ceiling) is measured on these too.
 TOKEN_SCENARIOS = ("me", "verify", "refresh")
 CYCLE = 16  # how many accounts each scenario cycles through
-SERVER_LABELS = {"luffy": "luffy", "floor": "floor", "io": "io floor", "flask": "bare Flask",
-                 "peer": "fastapi-users"}
+
+log = logging.getLogger("bench").info
 
 
 def loadavg():
@@ -78,10 +75,6 @@ def wait_quiet(seconds):
     while loadavg()[0] >= limit and time.monotonic() < deadline:
         log(f"load average {loadavg()[0]:.2f} >= {limit:g}: waiting for a quieter machine")
         time.sleep(10)
-
-
-def log(*args):
-    print(*args, file=sys.stderr, flush=True)
 
 
 def parse_args(argv=None):
@@ -141,236 +134,6 @@ def ensure_wrk():
     subprocess.run(prefix + ["apt-get", "update", "-qq"], check=False)
     subprocess.run(prefix + ["apt-get", "install", "-y", "-qq", "wrk"], check=True)
     return shutil.which("wrk")
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def database_url(admin_url, name):
-    return admin_url.rsplit("/", 1)[0] + "/" + name
-
-
-def create_database(admin_url, name):
-    """Drop and recreate ``name``."""
-    import psycopg
-
-    if not re.fullmatch(r"[a-z_][a-z0-9_]*", name):
-        raise SystemExit(f"not a plain database name: {name!r}")
-    with psycopg.connect(admin_url, autocommit=True, connect_timeout=5) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {name}")
-        return conn.execute("SHOW server_version").fetchone()[0]
-
-
-def luffy_env(db_url, redis_url, secret):
-    """The production environment luffy runs with in the benchmark."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("LUFFY_", "SERVER_SOFTWARE")) and k not in ("REDIS_URL", "CART_REDIS_URL")}
-    env.update(
-        LUFFY_CONFIG="production", SECRET_KEY=secret, DATABASE_URL=db_url, REDIS_URL=redis_url,
-        # The bench measures throughput, not the throttle: every account is hammered.
-        LUFFY_LOGIN_RATE_LIMIT=RATE_LIMIT,
-        # Production refuses the log-only message backends; the bench sends no message.
-        LUFFY_MAIL_SERVER="127.0.0.1", LUFFY_SMS_BACKEND="webhook",
-        LUFFY_SMS_WEBHOOK_URL="http://127.0.0.1:9/sms",
-        PYTHONUNBUFFERED="1", PYTHONDONTWRITEBYTECODE="1",
-    )
-    return env
-
-
-def account(i):
-    return {
-        "id": i,
-        "username": f"bench{i:05d}",
-        "email": f"bench{i:05d}@bench.example",
-        "mobile": f"139{i:08d}",
-        "nickname": f"Bench {i}",
-        "avatar": f"https://cdn.bench.example/avatars/{i}.png",
-        "money": round(10 + i % 100 + 0.5, 2),
-        "credit": i % 50,
-        "cart_total": i % 5,
-    }
-
-
-def seed(env, n):
-    """Schema by the migrations, then ``n`` accounts in one insert with one shared hash."""
-    subprocess.run([PY, "-m", "flask", "--app", "wsgi", "db", "upgrade"], cwd=ROOT, env=env,
-                   check=True, capture_output=True, text=True)
-    code = r"""
-import json, sys
-from decimal import Decimal
-from sqlalchemy import insert, text
-from luffy import create_app
-from luffy.auth.identifiers import fold
-from luffy.auth.models import User
-from luffy.auth.passwords import hash_password
-from luffy.extensions import db, redis_clients
-
-accounts = json.load(sys.stdin)
-app = create_app()
-with app.app_context():
-    hashed = hash_password(sys.argv[1])
-    db.session.execute(insert(User), [
-        {"id": a["id"], "username": a["username"], "email": a["email"], "mobile": a["mobile"],
-         "username_key": fold(a["username"]), "email_key": fold(a["email"]),
-         "password": hashed, "nickname": a["nickname"], "avatar": a["avatar"],
-         "money": Decimal(str(a["money"])), "credit": a["credit"], "is_active": True,
-         "token_version": 0} for a in accounts])
-    db.session.execute(text("SELECT setval(pg_get_serial_sequence('users', 'id'), "
-                            "(SELECT max(id) FROM users))"))
-    db.session.commit()
-    cart = redis_clients.cart
-    cart.flushdb()
-    pipe = cart.pipeline(transaction=False)
-    for a in accounts:
-        for k in range(a["cart_total"]):
-            pipe.hset(f"cart_{a['id']}", f"course_{k}", 1)
-    pipe.execute()
-    print(json.dumps({"hash": hashed, "users": db.session.execute(text("SELECT count(*) FROM users")).scalar(),
-                      "redis": cart.info("server")["redis_version"]}))
-"""
-    accounts = [account(i) for i in range(1, n + 1)]
-    done = subprocess.run([PY, "-c", code, PASSWORD], cwd=ROOT, env=env, check=True,
-                          input=json.dumps(accounts), capture_output=True, text=True)
-    result = json.loads(done.stdout.strip().splitlines()[-1])
-    if result["users"] != n:
-        raise SystemExit(f"seeded {result['users']} accounts, not {n}")
-    return accounts, result["hash"], result["redis"]
-
-
-def ensure_peer_venv():
-    """The fastapi-users peer's own venv under bench/out/, (re)created when its pins change."""
-    python = PEER_VENV / "bin" / "python"
-    stamp = PEER_VENV / "requirements.sha256"
-    wanted = hashlib.sha256(PEER_REQUIREMENTS.read_bytes()).hexdigest()
-    if python.exists() and stamp.exists() and stamp.read_text().strip() == wanted:
-        return python
-    log(f"creating the fastapi-users peer's venv in {PEER_VENV.relative_to(ROOT)} (once)")
-    shutil.rmtree(PEER_VENV, ignore_errors=True)
-    subprocess.run([PY, "-m", "venv", str(PEER_VENV)], check=True)
-    done = subprocess.run([str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check",
-                           "-r", str(PEER_REQUIREMENTS)], capture_output=True, text=True)
-    if done.returncode != 0:
-        raise SystemExit(f"pip install of the peer failed:\n{done.stdout}\n{done.stderr}"
-                         "\n(run with --no-peers to leave the peer out)")
-    stamp.write_text(wanted + "\n")
-    return python
-
-
-def peer_env(base_env, db_url, floor_data, hashed):
-    """The fastapi-users peer's environment: its own table in the benchmark's database."""
-    m = re.search(r"\$m=(\d+),t=(\d+),p=(\d+)\$", hashed)
-    env = {k: v for k, v in base_env.items()
-           if not k.startswith(("LUFFY_", "VIRTUAL_ENV")) and k not in ("DATABASE_URL", "REDIS_URL")}
-    env.update(PEER_DATABASE_URL=db_url.replace("postgresql://", "postgresql+asyncpg://", 1),
-               BENCH_FLOOR_DATA=str(floor_data), PASSWORD_HASH_MEMORY_COST=m.group(1),
-               PASSWORD_HASH_TIME_COST=m.group(2), PASSWORD_HASH_PARALLELISM=m.group(3))
-    return env
-
-
-def seed_peer(python, env, n):
-    """Create and fill the peer's table (bench/peer_fastapi/seed.py) with its own venv."""
-    done = subprocess.run([str(python), "-m", "bench.peer_fastapi.seed"], cwd=ROOT, env=env,
-                          capture_output=True, text=True)
-    if done.returncode != 0:
-        raise SystemExit(f"seeding the peer failed:\n{done.stderr}")
-    users = json.loads(done.stdout.strip().splitlines()[-1])["users"]
-    if users != n:
-        raise SystemExit(f"seeded {users} peer accounts, not {n}")
-
-
-def create_app_time(env, runs=5):
-    """Median seconds of ``from luffy import create_app; create_app()`` in a new process."""
-    code = ("import json, time; t0 = time.perf_counter(); from luffy import create_app; "
-            "t1 = time.perf_counter(); create_app(); t2 = time.perf_counter(); "
-            "print(json.dumps({'import': t1 - t0, 'create': t2 - t1, 'total': t2 - t0}))")
-    samples = []
-    for _ in range(runs):
-        done = subprocess.run([PY, "-c", code], cwd=ROOT, env=env, check=True,
-                              capture_output=True, text=True)
-        samples.append(json.loads(done.stdout.strip().splitlines()[-1]))
-    return {"runs": runs, **{k: statistics.median(s[k] for s in samples)
-                             for k in ("import", "create", "total")}}
-
-
-# --- servers --------------------------------------------------------------------------
-
-
-class Server:
-    """``gunicorn APP`` with the benchmark's settings on a free loopback port."""
-
-    def __init__(self, name, app, env, python=PY, gunicorn_args=GUNICORN_ARGS):
-        self.name = name
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = OUT / f"{name}-gunicorn.log"
-        self.log = open(self.log_path, "w")
-        self.process = subprocess.Popen(
-            [str(python), "-m", "gunicorn", app, "-b", f"127.0.0.1:{self.port}", *gunicorn_args],
-            cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT)
-        self.wait_ready()
-        self.fresh_rss = self.settled_rss()  # before any load (a /healthz or two served)
-
-    def settled_rss(self, timeout=20):
-        """The workers' RSS once it stops moving: a worker that answered no /healthz yet may
-        still be importing its app."""
-        last, same, deadline = None, 0, time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            now = self.rss_mb()
-            same = same + 1 if now == last and len(now) == 2 else 0
-            if same >= 3:
-                break
-            last = now
-            time.sleep(0.3)
-        return last
-
-    def wait_ready(self, timeout=60):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise SystemExit(f"{self.name}: gunicorn exited with {self.process.returncode}; "
-                                 f"see {self.log_path}")
-            try:
-                with urllib.request.urlopen(self.url + "/healthz", timeout=1) as r:
-                    if r.status == 200 and len(self.workers()) == 2:
-                        return
-            except OSError:
-                pass
-            time.sleep(0.1)
-        raise SystemExit(f"{self.name}: gunicorn did not become healthy; see {self.log_path}")
-
-    def workers(self):
-        """The pids of the master's children (the workers)."""
-        path = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
-        try:
-            return [int(p) for p in path.read_text().split()]
-        except OSError:
-            return []
-
-    def rss_mb(self):
-        """VmRSS of each worker, MB (MiB)."""
-        sizes = {}
-        for pid in self.workers():
-            try:
-                status = Path(f"/proc/{pid}/status").read_text()
-            except OSError:
-                continue
-            kb = int(re.search(r"^VmRSS:\s+(\d+) kB", status, re.M).group(1))
-            sizes[pid] = round(kb / 1024, 1)
-        return sizes
-
-    def stop(self):
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self.log.close()
 
 
 def call(method, url, body=None, headers=None):
@@ -510,39 +273,6 @@ def _ratio(a, b):
     return a["rps"] / b["rps"] if a and b and b["rps"] else None
 
 
-def memory(servers, rounds):
-    """Fresh-worker RSS and growth from one load round to the next, per server.
-
-    ``rounds[server][scenario]`` is a list of ``{pid: MB}``, one after each slice (a load
-    round). A worker *grows* when its RSS rises by more than ``LEAK_TOLERANCE_MB`` in two or
-    more of a scenario's round-to-round steps: a leak rises with every round, while a single
-    step is a new steady state (the 19 MiB argon2id block a worker keeps the first time it
-    runs two checks at once). A scenario with one slice (--smoke) has no step.
-    """
-    out = {}
-    for name, server in servers.items():
-        worst, where, leaks = None, None, []
-        for scenario, snaps in rounds.get(name, {}).items():
-            rises = {}
-            for before, after in zip(snaps, snaps[1:]):
-                for pid, mb in after.items():
-                    if pid in before:
-                        rise = round(mb - before[pid], 1)
-                        rises.setdefault(pid, []).append(rise)
-                        if worst is None or rise > worst:
-                            worst, where = rise, scenario
-            for pid, steps in rises.items():
-                if sum(step > LEAK_TOLERANCE_MB for step in steps) >= 2:
-                    leaks.append({"scenario": scenario, "pid": pid, "steps_mb": steps})
-        last = next((snaps[-1] for snaps in reversed(list(rounds.get(name, {}).values()))
-                     if snaps), {})
-        steps_seen = any(len(snaps) > 1 for snaps in rounds.get(name, {}).values())
-        out[name] = {"fresh_mb": server.fresh_rss or {}, "after_mb": last,
-                     "max_round_growth_mb": worst, "growth_scenario": where,
-                     "growing_workers": leaks if steps_seen else None}
-    return out
-
-
 def verdicts(results, mem):
     """Per scenario: the ratios and every bar of issue 12; the memory bars; validity."""
     rows = []
@@ -614,7 +344,7 @@ def memory_lines(v):
     for name, m in mem.items():
         growth = m["max_round_growth_mb"]
         growing = m["growing_workers"]
-        lines.append(f"{SERVER_LABELS[name]}: fresh {_mb(m['fresh_mb'])} MB, after the last round "
+        lines.append(f"{LABELS[name]}: fresh {_mb(m['fresh_mb'])} MB, after the last round "
                      f"{_mb(m['after_mb'])} MB, largest rise from one round to the next "
                      + ("-" if growth is None else f"{growth:+.1f} MB ({m['growth_scenario']})")
                      + ("" if not growing else "; GROWING: " + ", ".join(
@@ -756,22 +486,6 @@ Memory (VmRSS of each gunicorn worker; a load round is one slice):
     path.write_text(text)
 
 
-def start_servers(args, env, floor_env, io_env, peer):
-    """Every server of the run, started one after the other (``peer``: (python, env) or None)."""
-    servers = {}
-    log("starting luffy, the floor, the same-I/O floor and bare Flask under gunicorn "
-        + " ".join(GUNICORN_ARGS) + (", fastapi-users under " + " ".join(PEER_GUNICORN_ARGS)
-                                     if peer else ""))
-    servers["luffy"] = Server("luffy", "wsgi:app", env)
-    servers["floor"] = Server("floor", "bench.floor:app", floor_env)
-    servers["io"] = Server("io", "bench.io_floor:app", io_env)
-    servers["flask"] = Server("flask", "bench.flask_floor:app", floor_env)
-    if peer:
-        servers["peer"] = Server("peer", "bench.peer_fastapi.app:app", peer[1], python=peer[0],
-                                 gunicorn_args=PEER_GUNICORN_ARGS)
-    return servers
-
-
 def run_scenarios(args, wrk_bin, servers, accounts):
     """Every scenario on every server, slice by slice; the results and the RSS rounds."""
     results, rounds = {}, {name: {} for name in servers}
@@ -812,6 +526,8 @@ def run_scenarios(args, wrk_bin, servers, accounts):
 
 
 def main(argv=None):
+    logging.basicConfig(format="%(message)s")
+    logging.getLogger("bench").setLevel(logging.INFO)
     args = parse_args(argv)
     started = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     t_start = time.monotonic()
@@ -835,27 +551,18 @@ def main(argv=None):
     log("timing create_app()")
     app_time = create_app_time(env, runs=2 if args.smoke else 5)
 
-    floor_data = OUT / "floor-data.json"
-    m = re.search(r"\$m=(\d+),t=(\d+),p=(\d+)\$", hashed)
-    floor_data.write_text(json.dumps({
-        "secret": secret, "hash": hashed, "accounts": accounts,
-        "memory_cost": int(m.group(1)), "time_cost": int(m.group(2)), "parallelism": int(m.group(3)),
-    }))
-    floor_env = {k: v for k, v in env.items()
-                 if not k.startswith("LUFFY_") and k not in ("DATABASE_URL", "REDIS_URL")}
-    floor_env["BENCH_FLOOR_DATA"] = str(floor_data)
-    io_env = {**floor_env, "DATABASE_URL": db_url, "REDIS_URL": args.redis_url}
+    write_floor_data(secret, hashed, accounts)
     peer = None
     if peer_python:
-        peer = (peer_python, peer_env(env, db_url, floor_data, hashed))
+        peer = (peer_python, peer_env(env, hashed))
         log(f"seeding the fastapi-users peer's table with the same {args.accounts} accounts")
         seed_peer(peer_python, peer[1], args.accounts)
 
     servers = {}
     try:
-        servers = start_servers(args, env, floor_env, io_env, peer)
+        servers = start_servers(env, peer)
         results, rounds = run_scenarios(args, wrk_bin, servers, accounts)
-        mem = memory(servers, rounds)
+        mem = worker_memory(servers, rounds)
     finally:
         for server in servers.values():
             server.stop()

@@ -22,15 +22,13 @@ import re
 import subprocess
 import sys
 
-from bench.__main__ import PASSWORD, ROOT, account
+from bench.paths import ROOT
+from bench.seed import DATABASE, FLOOR_DATA, PASSWORD, PG_ADMIN_URL, REDIS_URL, account, database_url
+from bench.servers import luffy_settings
 
 ENV = {
-    "LUFFY_CONFIG": "production", "SECRET_KEY": "instructions-" + "x" * 32,
-    "DATABASE_URL": "postgresql://postgres@127.0.0.1:5432/luffy_bench",
-    "REDIS_URL": "redis://127.0.0.1:6379/13", "LUFFY_LOG_LEVEL": "WARNING",
-    "LUFFY_LOGIN_RATE_LIMIT": "1000000 per minute",
-    "LUFFY_MAIL_SERVER": "127.0.0.1", "LUFFY_SMS_BACKEND": "webhook",  # no log backends in production
-    "LUFFY_SMS_WEBHOOK_URL": "http://127.0.0.1:9/sms",
+    **luffy_settings(database_url(PG_ADMIN_URL, DATABASE), REDIS_URL, "instructions-" + "x" * 32),
+    "LUFFY_LOG_LEVEL": "WARNING",
     "PYTHONHASHSEED": "0",  # the same dict and set layouts in both runs (see above)
 }
 KINDS = ("healthz", "verify", "me", "refresh", "login")
@@ -80,7 +78,7 @@ def count(kind, n, target="luffy"):
     """Instructions callgrind collected for a whole child run."""
     env = {**os.environ, **{k: v for k, v in ENV.items() if k not in os.environ}}
     if target == "io":  # the io floor reads the argon2id parameters from the last run's file
-        env.setdefault("BENCH_FLOOR_DATA", str(ROOT / "bench" / "out" / "floor-data.json"))
+        env.setdefault("BENCH_FLOOR_DATA", str(FLOOR_DATA))
     done = subprocess.run(
         ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
          sys.executable, "-m", "bench.instructions", "--child", kind, str(n), target],

@@ -22,9 +22,10 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from bench.__main__ import (
-    CYCLE, OUT, Server, account, call, database_url, luffy_env, request_lines, sessions,
-)
+from bench.__main__ import CYCLE, call, request_lines, sessions
+from bench.paths import OUT
+from bench.seed import DATABASE, FLOOR_DATA, PG_ADMIN_URL, REDIS_URL, account, database_url
+from bench.servers import Server, io_env, luffy_env
 
 KINDS = ("me", "verify", "refresh", "login", "login_email", "login_mobile")
 SEND = re.compile(r"(sendto|sendmsg|write)\(\d+<TCP:\[[^\]]*->[^\]]*:(\d+)\]>")
@@ -58,26 +59,22 @@ def main(argv=None):
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("kinds", nargs="*", help="any of: " + ", ".join(KINDS) + " (default all)")
     p.add_argument("--requests", type=int, default=20)
-    p.add_argument("--database", default="luffy_bench")
-    p.add_argument("--redis-url", default="redis://127.0.0.1:6379/13")
-    p.add_argument("--pg-admin-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    p.add_argument("--database", default=DATABASE)
+    p.add_argument("--redis-url", default=REDIS_URL)
+    p.add_argument("--pg-admin-url", default=PG_ADMIN_URL)
     args = p.parse_args(argv)
     args.kinds = args.kinds or list(KINDS)
     if set(args.kinds) - set(KINDS):
         p.error(f"unknown kinds: {', '.join(sorted(set(args.kinds) - set(KINDS)))}")
-    data = OUT / "floor-data.json"
-    if not data.exists():
+    if not FLOOR_DATA.exists():
         raise SystemExit("run python -m bench first: it seeds the database and writes "
                          "bench/out/floor-data.json")
-    secret = secrets.token_hex(32)
-    db_url = database_url(args.pg_admin_url, args.database)
-    env = luffy_env(db_url, args.redis_url, secret)
-    io_env = {k: v for k, v in env.items() if not k.startswith("LUFFY_")}
-    io_env["BENCH_FLOOR_DATA"] = str(data)
+    env = luffy_env(database_url(args.pg_admin_url, args.database), args.redis_url,
+                    secrets.token_hex(32))
     accounts = [account(i) for i in range(1, CYCLE + 1)]
     servers = []
     try:
-        servers = [Server("luffy", "wsgi:app", env), Server("io", "bench.io_floor:app", io_env)]
+        servers = [Server("luffy", "wsgi:app", env), Server("io", "bench.io_floor:app", io_env(env))]
         print(f"{'request':<13} {'luffy PG':>8} {'luffy Redis':>11} {'io PG':>6} {'io Redis':>8}")
         for kind in args.kinds:
             counts = []
