@@ -13,7 +13,6 @@ request costs, a figure the machine's load cannot move. A PostgreSQL request is 
 """
 
 import argparse
-import json
 import re
 import secrets
 import subprocess
@@ -22,12 +21,12 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from bench.__main__ import CYCLE, call, request_lines, sessions
+from bench.load import CYCLE, SCENARIOS, scenario_lines, send
 from bench.paths import OUT
 from bench.seed import DATABASE, FLOOR_DATA, PG_ADMIN_URL, REDIS_URL, account, database_url
 from bench.servers import Server, io_env, luffy_env
 
-KINDS = ("me", "verify", "refresh", "login", "login_email", "login_mobile")
+KINDS = tuple(SCENARIOS)
 SEND = re.compile(r"(sendto|sendmsg|write)\(\d+<TCP:\[[^\]]*->[^\]]*:(\d+)\]>")
 
 
@@ -41,12 +40,7 @@ def trace(server, lines, requests):
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     time.sleep(1.5)  # attached
     for i in range(requests):
-        method, path, header, body = lines[i % len(lines)]
-        headers = dict([header.split(": ", 1)]) if header != "-" else {}
-        status, answer = call(method, server.url + path,
-                              None if body == "-" else json.loads(body), headers)
-        if status != 200:
-            raise SystemExit(f"{server.name}: {method} {path} answered {status}: {answer}")
+        send(server, lines[i % len(lines)])
     time.sleep(0.5)
     spy.terminate()
     spy.wait()
@@ -77,12 +71,10 @@ def main(argv=None):
         servers = [Server("luffy", "wsgi:app", env), Server("io", "bench.io_floor:app", io_env(env))]
         print(f"{'request':<13} {'luffy PG':>8} {'luffy Redis':>11} {'io PG':>6} {'io Redis':>8}")
         for kind in args.kinds:
-            counts = []
-            for server in servers:
-                tokens = sessions(server, accounts) if kind in ("me", "verify", "refresh") else None
-                counts.append(trace(server, request_lines(kind, accounts, tokens), args.requests))
-            (lp, lr), (ip, ir) = [(c["postgresql"], c["redis"]) for c in counts]
-            print(f"{kind:<13} {lp:>8.2f} {lr:>11.2f} {ip:>6.2f} {ir:>8.2f}", flush=True)
+            at_luffy, at_io = [trace(server, scenario_lines(server, kind, accounts), args.requests)
+                               for server in servers]
+            print(f"{kind:<13} {at_luffy['postgresql']:>8.2f} {at_luffy['redis']:>11.2f} "
+                  f"{at_io['postgresql']:>6.2f} {at_io['redis']:>8.2f}", flush=True)
     finally:
         for server in servers:
             server.stop()
