@@ -20,7 +20,7 @@ from bench.machine import load_at_start, machine_info
 from bench.memory import worker_memory
 from bench.paths import BENCH, OUT
 from bench.report import table, write_raw, write_results
-from bench.servers import create_app_time, ensure_peer_venv, luffy_env, peer_env, start_servers
+from bench.servers import create_app_time, ensure_peer_venv, luffy_env, peer_env, running
 from bench.verdicts import verdicts
 
 log = logging.getLogger("bench").info
@@ -104,14 +104,9 @@ def main(argv=None):
     log("timing create_app()")
     app_time = create_app_time(env, runs=2 if args.smoke else 5)
     peer = prepare_peer(peer_python, env, hashed, args.accounts) if peer_python else None
-    servers = {}
-    try:
-        servers = start_servers(env, peer)
+    with running(env, peer) as servers:
         results, rounds = run_scenarios(args, wrk_bin, servers, accounts)
         mem = worker_memory(servers, rounds)
-    finally:
-        for server in servers.values():
-            server.stop()
 
     v = verdicts(results, mem)
     info = machine_info(pg_version, redis_version, wrk_bin, peer_python, load_before)

@@ -66,18 +66,14 @@ def main(argv=None):
     env = luffy_env(database_url(args.pg_admin_url, args.database), args.redis_url,
                     secrets.token_hex(32))
     accounts = [account(i) for i in range(1, CYCLE + 1)]
-    servers = []
-    try:
-        servers = [Server("luffy", "wsgi:app", env), Server("io", "bench.io_floor:app", io_env(env))]
+    with Server("luffy", "wsgi:app", env) as luffy, \
+            Server("io", "bench.io_floor:app", io_env(env)) as io:
         print(f"{'request':<13} {'luffy PG':>8} {'luffy Redis':>11} {'io PG':>6} {'io Redis':>8}")
         for kind in args.kinds:
             at_luffy, at_io = [trace(server, scenario_lines(server, kind, accounts), args.requests)
-                               for server in servers]
+                               for server in (luffy, io)]
             print(f"{kind:<13} {at_luffy['postgresql']:>8.2f} {at_luffy['redis']:>11.2f} "
                   f"{at_io['postgresql']:>6.2f} {at_io['redis']:>8.2f}", flush=True)
-    finally:
-        for server in servers:
-            server.stop()
     return 0
 
 

@@ -14,6 +14,7 @@ import statistics
 import subprocess
 import time
 import urllib.request
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 from bench.memory import rss_mb
@@ -130,8 +131,18 @@ class Server:
         self.process = subprocess.Popen(
             [str(python), "-m", "gunicorn", app, "-b", f"127.0.0.1:{self.port}", *gunicorn_args],
             cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT)
-        self.wait_ready()
-        self.fresh_rss = self.settled_rss()  # before any load (a /healthz or two served)
+        try:
+            self.wait_ready()
+            self.fresh_rss = self.settled_rss()  # before any load (a /healthz or two served)
+        except BaseException:  # a server that never became ready is not left running
+            self.stop()
+            raise
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.stop()
 
     def settled_rss(self, timeout=20):
         """The workers' RSS once it stops moving: a worker that answered no /healthz yet may
@@ -186,17 +197,24 @@ class Server:
         self.log.close()
 
 
-def start_servers(env, peer):
-    """Every server of the run, started one after the other (``peer``: (python, env) or None)."""
-    servers = {}
+@contextmanager
+def running(env, peer):
+    """Every server of the run, started one after the other and stopped on leaving.
+
+    ``peer`` is the fastapi-users peer's (python, env), or None to leave it out.
+    """
     log("starting luffy, the floor, the same-I/O floor and bare Flask under gunicorn "
         + " ".join(GUNICORN_ARGS) + (", fastapi-users under " + " ".join(PEER_GUNICORN_ARGS)
                                      if peer else ""))
-    servers["luffy"] = Server("luffy", "wsgi:app", env)
-    servers["floor"] = Server("floor", "bench.floor:app", floor_env(env))
-    servers["io"] = Server("io", "bench.io_floor:app", io_env(env))
-    servers["flask"] = Server("flask", "bench.flask_floor:app", floor_env(env))
-    if peer:
-        servers["peer"] = Server("peer", "bench.peer_fastapi.app:app", peer[1], python=peer[0],
-                                 gunicorn_args=PEER_GUNICORN_ARGS)
-    return servers
+    with ExitStack() as started:
+        servers = {
+            "luffy": started.enter_context(Server("luffy", "wsgi:app", env)),
+            "floor": started.enter_context(Server("floor", "bench.floor:app", floor_env(env))),
+            "io": started.enter_context(Server("io", "bench.io_floor:app", io_env(env))),
+            "flask": started.enter_context(Server("flask", "bench.flask_floor:app", floor_env(env))),
+        }
+        if peer:
+            servers["peer"] = started.enter_context(Server(
+                "peer", "bench.peer_fastapi.app:app", peer[1], python=peer[0],
+                gunicorn_args=PEER_GUNICORN_ARGS))
+        yield servers
