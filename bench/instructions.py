@@ -23,7 +23,9 @@ import subprocess
 import sys
 
 from bench.paths import ROOT
-from bench.seed import DATABASE, FLOOR_DATA, PASSWORD, PG_ADMIN_URL, REDIS_URL, account, database_url
+from bench.seed import (
+    DATABASE, FLOOR_DATA, PASSWORD, PG_ADMIN_URL, REDIS_URL, account, database_url,
+)
 from bench.servers import luffy_settings
 
 ENV = {
@@ -90,6 +92,7 @@ def count(kind, n, target="luffy"):
 
 
 def main(argv):
+    """Print the instructions per request of each kind in ``argv`` (``--io``: the io floor's)."""
     if argv[:1] == ["--child"]:
         child(argv[1], int(argv[2]), argv[3])
         return

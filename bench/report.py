@@ -31,26 +31,28 @@ class Column:
         return f"{text:{self.align}{self.width or ''}}"
 
 
+def _terminal_line(columns, texts):
+    return "".join(col.gap + col.pad(text) for col, text in zip(columns, texts))
+
+
 def terminal(columns, rows, heading=True):
     """The table as terminal lines: a heading and a rule (if ``heading``), a line a row."""
-    def line(texts):
-        return "".join(col.gap + col.pad(text) for col, text in zip(columns, texts))
-
-    body = [line([col.cell(row) for col in columns]) for row in rows]
+    body = [_terminal_line(columns, [col.cell(row) for col in columns]) for row in rows]
     if not heading:
         return body
-    head = line([col.head for col in columns])
+    head = _terminal_line(columns, [col.head for col in columns])
     return [head, "-" * len(head), *body]
+
+
+def _markdown_line(texts):
+    return "| " + " | ".join(text.strip() for text in texts) + " |"
 
 
 def markdown(columns, rows):
     """The table in Markdown (cells stripped of the padding some carry for the terminal)."""
-    def line(texts):
-        return "| " + " | ".join(text.strip() for text in texts) + " |"
-
-    return [line([col.title or col.head for col in columns]),
+    return [_markdown_line([col.title or col.head for col in columns]),
             "|" + "|".join("--:" if col.align == ">" else "---" for col in columns) + "|",
-            *(line([col.cell(row) for col in columns]) for row in rows)]
+            *(_markdown_line([col.cell(row) for col in columns]) for row in rows)]
 
 
 def _rps(part):
@@ -153,8 +155,9 @@ def memory_lines(v):
 
 def app_time_line(app_time):
     """How long ``create_app()`` took in a fresh process."""
-    return (f"create_app(): {app_time['total'] * 1000:.0f} ms (import {app_time['import'] * 1000:.0f} ms"
-            f" + create {app_time['create'] * 1000:.0f} ms), median of {app_time['runs']} fresh processes")
+    ms = {key: f"{app_time[key] * 1000:.0f} ms" for key in ("total", "import", "create")}
+    return (f"create_app(): {ms['total']} (import {ms['import']} + create {ms['create']}), "
+            f"median of {app_time['runs']} fresh processes")
 
 
 def table(v, app_time):

@@ -49,6 +49,7 @@ def trace(server, lines, requests):
 
 
 def main(argv=None):
+    """Print each request kind's sends to PostgreSQL and Redis, luffy's and the io floor's."""
     p = argparse.ArgumentParser(prog="python -m bench.roundtrips", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("kinds", nargs="*", help="any of: " + ", ".join(KINDS) + " (default all)")

@@ -1,4 +1,4 @@
-"""The benchmark's data: its database, its accounts in luffy's tables, the peer's and the floors'."""
+"""The benchmark's data: its database, and the same accounts for luffy, the peer and the floors."""
 
 import json
 import re

@@ -79,10 +79,11 @@ def peer_env(env, hashed):
     argon2 = argon2_parameters(hashed)
     out = {k: v for k, v in env.items()
            if not k.startswith(("LUFFY_", "VIRTUAL_ENV")) and k not in ("DATABASE_URL", "REDIS_URL")}
-    out.update(PEER_DATABASE_URL=env["DATABASE_URL"].replace("postgresql://", "postgresql+asyncpg://", 1),
-               BENCH_FLOOR_DATA=str(FLOOR_DATA), PASSWORD_HASH_MEMORY_COST=str(argon2["memory_cost"]),
-               PASSWORD_HASH_TIME_COST=str(argon2["time_cost"]),
-               PASSWORD_HASH_PARALLELISM=str(argon2["parallelism"]))
+    out.update(
+        PEER_DATABASE_URL=env["DATABASE_URL"].replace("postgresql://", "postgresql+asyncpg://", 1),
+        BENCH_FLOOR_DATA=str(FLOOR_DATA), PASSWORD_HASH_MEMORY_COST=str(argon2["memory_cost"]),
+        PASSWORD_HASH_TIME_COST=str(argon2["time_cost"]),
+        PASSWORD_HASH_PARALLELISM=str(argon2["parallelism"]))
     return out
 
 
