@@ -3,10 +3,15 @@
 A code is six digits from :mod:`secrets`. Redis keeps only a keyed hash of it (HMAC
 of the destination, the purpose and the code), under a key named by a keyed hash of
 the destination, for ``CODE_TTL`` seconds; a new code for a destination replaces the
-old one, ``CODE_MAX_TRIES`` wrong codes delete it, and a right one is deleted when it
-is used. Checking and using are two steps (:func:`check`, :func:`consume`) so that a
-request can refuse other fields without spending a right code; both run in
-WATCH/MULTI transactions, so concurrent requests cannot share one code or lose a try.
+old one.
+
+Checking and using are two steps (:func:`check`, :func:`consume`) so that a request
+can refuse other fields without spending a right code. A check first takes one of the
+code's ``CODE_MAX_TRIES`` tries in one atomic step (a Lua script), then compares; a
+right code gives its try back. So however many guesses arrive at once, no code is
+compared with more than ``CODE_MAX_TRIES`` wrong ones, and once they are used up it is
+never compared again. :func:`consume` deletes the code if it is still the one checked,
+atomically too: of concurrent requests holding it, exactly one uses it.
 
 Sends are throttled per destination (one per ``CODE_RESEND_INTERVAL``, across
 purposes) and per destination and client address (``CODE_DAILY_LIMIT`` in a rolling
@@ -30,6 +35,31 @@ from luffy.extensions import redis_clients
 
 DAY = 24 * 3600
 CONTENTION_RETRIES = 20
+
+# Take one try of the live code in KEYS[1] if it has one left (ARGV[1]: the tries a
+# code has): its digest, else false.
+TAKE_TRY = """
+local code = redis.call('HMGET', KEYS[1], 'digest', 'tries')
+if not code[1] or tonumber(code[2]) >= tonumber(ARGV[1]) then
+  return false
+end
+redis.call('HINCRBY', KEYS[1], 'tries', 1)
+return code[1]
+"""
+# Give a try back to the code in KEYS[1] if it is still the one whose digest is ARGV[1].
+GIVE_TRY_BACK = """
+if redis.call('HGET', KEYS[1], 'digest') == ARGV[1] then
+  redis.call('HINCRBY', KEYS[1], 'tries', -1)
+end
+"""
+# Delete the code in KEYS[1] if it is still the one whose digest is ARGV[1]: 1, else 0.
+# (Here and above, ARGV[1] is a digest that Redis handed out, not a guess's.)
+USE = """
+if redis.call('HGET', KEYS[1], 'digest') == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
 
 
 @dataclass(frozen=True)
@@ -114,55 +144,31 @@ def issue(destination, purpose):
 def check(destination, purpose, code):
     """A :class:`Claim` when ``code`` is the live code of ``destination`` for ``purpose``.
 
-    Else ``None``, and a wrong try is counted (the code dies at ``CODE_MAX_TRIES``).
+    Else ``None``. The try is taken before the comparison and kept when the code is
+    wrong; once the tries are used up, the code is never compared again.
     """
     key = keys(destination)["code"]
-    presented = _hmac("code", destination, purpose, code)
-    with redis_clients.main.pipeline() as pipe:
-        for _ in range(CONTENTION_RETRIES):
-            try:
-                pipe.watch(key)
-                stored, tries = pipe.hmget(key, "digest", "tries")
-                if stored is None:
-                    return None
-                if hmac.compare_digest(stored, presented):
-                    return Claim(key, stored)
-                pipe.multi()
-                if int(tries or 0) + 1 >= current_app.config["CODE_MAX_TRIES"]:
-                    pipe.delete(key)
-                else:
-                    pipe.hincrby(key, "tries", 1)
-                pipe.execute()
-                return None
-            except WatchError:
-                continue
-    return None
+    presented = _hmac("code", destination, purpose, code)  # the same work with or without a code
+    main = redis_clients.main
+    stored = main.register_script(TAKE_TRY)(keys=[key], args=[current_app.config["CODE_MAX_TRIES"]])
+    if stored is None or not hmac.compare_digest(stored, presented):
+        return None
+    main.register_script(GIVE_TRY_BACK)(keys=[key], args=[stored])  # only wrong codes count
+    return Claim(key, stored)
 
 
 def consume(claim):
     """Use a checked code: True for exactly one of the requests that hold it."""
-    with redis_clients.main.pipeline() as pipe:
-        for _ in range(CONTENTION_RETRIES):
-            try:
-                pipe.watch(claim.key)
-                if pipe.hget(claim.key, "digest") != claim.digest:
-                    return False
-                pipe.multi()
-                pipe.delete(claim.key)
-                pipe.execute()
-                return True
-            except WatchError:  # a wrong try elsewhere changed the record: look again
-                continue
-    return False
+    return redis_clients.main.register_script(USE)(keys=[claim.key], args=[claim.digest]) == 1
 
 
 def state(destination):
     """What an operator sees of ``destination``: live code, resend wait, sends today."""
     k = keys(destination)
     r = redis_clients.main
-    tries = r.hget(k["code"], "tries")
+    digest, tries = r.hmget(k["code"], "digest", "tries")
     return {
-        "code_live": tries is not None,
+        "code_live": digest is not None and int(tries) < current_app.config["CODE_MAX_TRIES"],
         "code_tries": int(tries or 0),
         "code_ttl": max(r.ttl(k["code"]), 0),
         "resend_wait": max(r.ttl(k["resend"]), 0),
