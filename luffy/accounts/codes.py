@@ -15,7 +15,8 @@ atomically too: of concurrent requests holding it, exactly one uses it.
 
 Sends are throttled per destination (one per ``CODE_RESEND_INTERVAL``, across
 purposes) and per destination and client address (``CODE_DAILY_LIMIT`` in a rolling
-24 hours, kept as sorted sets of send times); a refused send counts nowhere.
+24 hours, kept as sorted sets of send times; a client keyed as every throttle keys it,
+:func:`luffy.extensions.address_key`); a refused send counts nowhere.
 When Redis is down, redis-py's ConnectionError becomes a 503 (luffy/errors.py): no
 code is sent or accepted without its record.
 """
@@ -31,7 +32,7 @@ from flask import current_app
 from redis.exceptions import WatchError
 
 from luffy.errors import APIError
-from luffy.extensions import redis_clients
+from luffy.extensions import address_key, redis_clients
 
 DAY = 24 * 3600
 CONTENTION_RETRIES = 20
@@ -92,7 +93,7 @@ def keys(destination, address=None):
     found = {"code": f"luffy:code:{name}", "resend": f"luffy:resend:{name}",
              "daily": f"luffy:sends:dest:{name}"}
     if address is not None:
-        found["address"] = f"luffy:sends:addr:{_hmac('address', address)[:32]}"
+        found["address"] = f"luffy:sends:addr:{_hmac('address', address_key(address))[:32]}"
     return found
 
 
