@@ -14,11 +14,14 @@ never compared again. :func:`consume` deletes the code if it is still the one ch
 atomically too: of concurrent requests holding it, exactly one uses it.
 
 Sends are throttled per destination (one per ``CODE_RESEND_INTERVAL``, across
-purposes) and per destination and client address (``CODE_DAILY_LIMIT`` in a rolling
-24 hours, kept as sorted sets of send times; a client keyed as every throttle keys it,
-:func:`luffy.extensions.address_key`); a refused send counts nowhere.
-When Redis is down, redis-py's ConnectionError becomes a 503 (luffy/errors.py): no
-code is sent or accepted without its record.
+purposes) and, in a rolling 24 hours kept as sorted sets of send times, per client
+address (``CODE_DAILY_LIMIT``, which bounds what one address sends to one destination
+as well) and per destination from all addresses (``CODE_DESTINATION_DAILY_LIMIT``, a
+higher ceiling): one address cannot use up a destination's codes, and spraying
+addresses stays bounded. A client is keyed as the throttles key it
+(:func:`luffy.extensions.address_key`: an IPv6 address by its /64). A refused send
+counts nowhere. When Redis is down, redis-py's ConnectionError becomes a 503
+(luffy/errors.py): no code is sent or accepted without its record.
 """
 
 import hashlib
@@ -41,7 +44,7 @@ CONTENTION_RETRIES = 20
 # code has): its digest, else false.
 TAKE_TRY = """
 local code = redis.call('HMGET', KEYS[1], 'digest', 'tries')
-if not code[1] or tonumber(code[2]) >= tonumber(ARGV[1]) then
+if not code[1] or (tonumber(code[2]) or 0) >= tonumber(ARGV[1]) then
   return false
 end
 redis.call('HINCRBY', KEYS[1], 'tries', 1)
@@ -100,26 +103,28 @@ def keys(destination, address=None):
 def reserve_send(destination, address):
     """Count one send to ``destination`` from ``address``, or raise 429 with the wait."""
     config = current_app.config
-    interval, limit = config["CODE_RESEND_INTERVAL"], config["CODE_DAILY_LIMIT"]
     k = keys(destination, address)
-    windows = (k["daily"], k["address"])
+    windows = ((k["daily"], config["CODE_DESTINATION_DAILY_LIMIT"]),
+               (k["address"], config["CODE_DAILY_LIMIT"]))
+    interval = config["CODE_RESEND_INTERVAL"]
     with redis_clients.main.pipeline() as pipe:
         for _ in range(CONTENTION_RETRIES):
             try:
-                pipe.watch(k["resend"], *windows)
+                pipe.watch(k["resend"], *(window for window, _ in windows))
                 now = time.time()
-                wait_ms = pipe.pttl(k["resend"])
-                if wait_ms > 0:
-                    raise APIError.throttled(math.ceil(wait_ms / 1000))
-                for window in windows:
+                resend_ms = pipe.pttl(k["resend"])  # negative: no send in the interval
+                waits = [math.ceil(resend_ms / 1000)] if resend_ms > 0 else []
+                for window, limit in windows:
                     sent = pipe.zrangebyscore(window, now - DAY, "+inf", withscores=True)
                     if len(sent) >= limit:  # free again when enough of them leave the window
-                        raise APIError.throttled(math.ceil(sent[len(sent) - limit][1] + DAY - now))
+                        waits.append(math.ceil(sent[len(sent) - limit][1] + DAY - now))
+                if waits:  # the send is allowed when every limit allows it
+                    raise APIError.throttled(max(waits))
                 pipe.multi()
                 if interval > 0:
                     pipe.set(k["resend"], 1, px=int(interval * 1000))
                 member = f"{now:.6f}:{secrets.token_hex(4)}"
-                for window in windows:
+                for window, _ in windows:
                     pipe.zremrangebyscore(window, "-inf", now - DAY)
                     pipe.zadd(window, {member: now})
                     pipe.expire(window, DAY)
