@@ -50,9 +50,11 @@ end
 redis.call('HINCRBY', KEYS[1], 'tries', 1)
 return code[1]
 """
-# Give a try back to the code in KEYS[1] if it is still the one whose digest is ARGV[1].
+# Give a try back to the code in KEYS[1] if it is still the one whose digest is ARGV[1]
+# (and has a try taken: a new code that happens to be the same has none).
 GIVE_TRY_BACK = """
-if redis.call('HGET', KEYS[1], 'digest') == ARGV[1] then
+local code = redis.call('HMGET', KEYS[1], 'digest', 'tries')
+if code[1] == ARGV[1] and (tonumber(code[2]) or 0) > 0 then
   redis.call('HINCRBY', KEYS[1], 'tries', -1)
 end
 """
