@@ -176,7 +176,7 @@ def state(destination):
     r = redis_clients.main
     digest, tries = r.hmget(k["code"], "digest", "tries")
     return {
-        "code_live": digest is not None and int(tries) < current_app.config["CODE_MAX_TRIES"],
+        "code_live": digest is not None and int(tries or 0) < current_app.config["CODE_MAX_TRIES"],
         "code_tries": int(tries or 0),
         "code_ttl": max(r.ttl(k["code"]), 0),
         "resend_wait": max(r.ttl(k["resend"]), 0),
