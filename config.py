@@ -72,9 +72,10 @@ class Config:
     MOBILE_PATTERN = r"^1[3-9]\d{9}$"  # the old platform's rule (mainland China)
     CODE_TTL = 300  # seconds a code lives
     CODE_RESEND_INTERVAL = 60  # seconds between two sends to one destination
-    CODE_DAILY_LIMIT = 10  # sends per destination and per client address, rolling 24 hours
+    CODE_DAILY_LIMIT = 10  # sends per client address (so to a destination from it), rolling 24 h
+    CODE_DESTINATION_DAILY_LIMIT = 30  # sends per destination from all addresses, rolling 24 h
     CODE_MAX_TRIES = 5  # wrong codes that kill a code
-    LOOKUP_RATE_LIMIT = "30 per minute"  # GET /users/mobile/<mobile>, per client address
+    LOOKUP_RATE_LIMIT = "30 per minute"  # GET /users/mobile/<mobile>, per client address (IPv6: /64)
     PASSWORD_MIN_STRENGTH = 2  # zxcvbn score (0-4) a new password needs
     CELERY_BROKER_URL = None  # redis://... or amqp://...; None: tasks run in-process
     CELERY_QUEUE = "luffy"  # the queue the tasks go to and the worker reads

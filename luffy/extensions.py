@@ -1,5 +1,6 @@
 """The extensions, created unbound here and bound to the app in the factory."""
 
+import ipaddress
 import logging
 
 import redis
@@ -25,6 +26,26 @@ class Base(DeclarativeBase):
 def client_address():
     """The client's address as ProxyFix left it (the trusted proxies already peeled off)."""
     return request.remote_addr or "unknown"
+
+
+IPV6_CLIENT_PREFIX = 64  # one IPv6 client (a home, a host) gets a /64: endless addresses
+
+
+def address_key(address=None):
+    """The key every per-address throttle counts ``address`` (default: this request's
+    client) under: an IPv4 address whole, an IPv6 address by its /64 (IPv4-mapped IPv6,
+    ``::ffff:a.b.c.d``, is the IPv4 address); anything else as it is."""
+    if address is None:
+        address = client_address()
+    if ":" not in address:
+        return address  # IPv4 (or no address at all): its own key
+    try:
+        ip = ipaddress.IPv6Address(address)
+    except ValueError:
+        return address
+    if ip.ipv4_mapped:
+        return str(ip.ipv4_mapped)
+    return str(ipaddress.IPv6Network((ip, IPV6_CLIENT_PREFIX), strict=False))
 
 
 MYSQL_QUERY_TIMEOUT = 10  # seconds a MySQL read or write may take once connected
@@ -76,7 +97,7 @@ class SQLAlchemy(flask_sqlalchemy.SQLAlchemy):
 # commit (that reload cost a checkout, a pre-ping and a SELECT on every login).
 db = SQLAlchemy(model_class=Base, session_options={"expire_on_commit": False})
 jwt = JWTManager()
-limiter = Limiter(key_func=client_address)
+limiter = Limiter(key_func=address_key)
 cors = CORS()
 
 

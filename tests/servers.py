@@ -46,16 +46,17 @@ def flask(env, *args):
 
 
 class Server:
-    """A gunicorn process serving luffy; ``url`` is its base address."""
+    """A gunicorn process serving luffy (``app``, ``wsgi:app`` unless a test wraps it);
+    ``url`` is its base address."""
 
-    def __init__(self, env, workers=1, port=None, args=()):
+    def __init__(self, env, workers=1, port=None, args=(), app="wsgi:app"):
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = ROOT / ".pytest_cache" / f"gunicorn-{self.port}.log"
         self.log = open(self.log_path, "w") \
             if (ROOT / ".pytest_cache").is_dir() else subprocess.DEVNULL
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "wsgi:app", "-b", f"127.0.0.1:{self.port}",
+            [sys.executable, "-m", "gunicorn", app, "-b", f"127.0.0.1:{self.port}",
              "-w", str(workers), *args],
             cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT)
         self.wait_ready()

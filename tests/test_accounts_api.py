@@ -232,11 +232,12 @@ def test_resend_too_early_is_throttled_across_purposes(client, user, outbox):
 
 
 def test_daily_cap_per_destination_and_per_address_refused_requests_do_not_count(make_app, outbox):
-    client = make_app(CODE_RESEND_INTERVAL=0, CODE_DAILY_LIMIT=2).test_client()
+    client = make_app(CODE_RESEND_INTERVAL=0, CODE_DAILY_LIMIT=2,
+                      CODE_DESTINATION_DAILY_LIMIT=2).test_client()
     x, y = "13900000001", "13900000002"
     assert send_sms(client, x, address="10.3.0.1").status_code == 202
     assert send_sms(client, x, address="10.3.0.1").status_code == 202
-    capped = send_sms(client, x, address="10.3.0.2")  # the destination's cap, from anywhere
+    capped = send_sms(client, x, address="10.3.0.2")  # the destination's ceiling, from anywhere
     assert capped.status_code == 429
     assert 86000 < int(capped.headers["Retry-After"]) <= 86400
     assert send_sms(client, y, address="10.3.0.1").status_code == 429  # the address's cap

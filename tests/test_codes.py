@@ -69,6 +69,17 @@ def test_codes_show_and_clear_a_destinations_throttle(app, client, outbox):
     assert send_sms(client, MOBILE).status_code == 202
 
 
+def test_codes_clear_an_ipv6_address_clears_its_64(make_app, outbox):
+    app = make_app(CODE_DAILY_LIMIT=1, CODE_RESEND_INTERVAL=0)
+    client = app.test_client()
+    assert send_sms(client, MOBILE, address="2001:db8:5:6::1").status_code == 202
+    assert send_sms(client, "13912345679", address="2001:db8:5:6::2").status_code == 429
+    cleared = app.test_cli_runner().invoke(args=["codes", "clear", MOBILE, "--address",
+                                                 "2001:db8:5:6:ffff::9"])
+    assert cleared.exit_code == 0, cleared.output
+    assert send_sms(client, "13912345679", address="2001:db8:5:6::2").status_code == 202
+
+
 def test_codes_show_an_email_destination(app):
     result = app.test_cli_runner().invoke(args=["codes", "show", "Nobody@Example.com"])
     assert result.exit_code == 0 and "code none" in result.output

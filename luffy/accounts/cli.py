@@ -25,7 +25,8 @@ def show(destination):
 
 @codes.command("clear")
 @click.argument("destination")
-@click.option("--address", default=None, help="also clear this client address's daily count")
+@click.option("--address", default=None,
+              help="also clear this client address's daily count (an IPv6 address: its /64)")
 def clear(destination, address):
     """Let a mobile or email receive codes again at once (its live code stays)."""
     one_time_codes.clear(_destination(destination), address)

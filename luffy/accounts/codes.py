@@ -3,16 +3,25 @@
 A code is six digits from :mod:`secrets`. Redis keeps only a keyed hash of it (HMAC
 of the destination, the purpose and the code), under a key named by a keyed hash of
 the destination, for ``CODE_TTL`` seconds; a new code for a destination replaces the
-old one, ``CODE_MAX_TRIES`` wrong codes delete it, and a right one is deleted when it
-is used. Checking and using are two steps (:func:`check`, :func:`consume`) so that a
-request can refuse other fields without spending a right code; both run in
-WATCH/MULTI transactions, so concurrent requests cannot share one code or lose a try.
+old one.
+
+Checking and using are two steps (:func:`check`, :func:`consume`) so that a request
+can refuse other fields without spending a right code. A check first takes one of the
+code's ``CODE_MAX_TRIES`` tries in one atomic step (a Lua script), then compares; a
+right code gives its try back. So however many guesses arrive at once, no code is
+compared with more than ``CODE_MAX_TRIES`` wrong ones, and once they are used up it is
+never compared again. :func:`consume` deletes the code if it is still the one checked,
+atomically too: of concurrent requests holding it, exactly one uses it.
 
 Sends are throttled per destination (one per ``CODE_RESEND_INTERVAL``, across
-purposes) and per destination and client address (``CODE_DAILY_LIMIT`` in a rolling
-24 hours, kept as sorted sets of send times); a refused send counts nowhere.
-When Redis is down, redis-py's ConnectionError becomes a 503 (luffy/errors.py): no
-code is sent or accepted without its record.
+purposes) and, in a rolling 24 hours kept as sorted sets of send times, per client
+address (``CODE_DAILY_LIMIT``, which bounds what one address sends to one destination
+as well) and per destination from all addresses (``CODE_DESTINATION_DAILY_LIMIT``, a
+higher ceiling): one address cannot use up a destination's codes, and spraying
+addresses stays bounded. A client is keyed as the throttles key it
+(:func:`luffy.extensions.address_key`: an IPv6 address by its /64). A refused send
+counts nowhere. When Redis is down, redis-py's ConnectionError becomes a 503
+(luffy/errors.py): no code is sent or accepted without its record.
 """
 
 import hashlib
@@ -26,10 +35,37 @@ from flask import current_app
 from redis.exceptions import WatchError
 
 from luffy.errors import APIError
-from luffy.extensions import redis_clients
+from luffy.extensions import address_key, redis_clients
 
 DAY = 24 * 3600
 CONTENTION_RETRIES = 20
+
+# Take one try of the live code in KEYS[1] if it has one left (ARGV[1]: the tries a
+# code has): its digest, else false.
+TAKE_TRY = """
+local code = redis.call('HMGET', KEYS[1], 'digest', 'tries')
+if not code[1] or (tonumber(code[2]) or 0) >= tonumber(ARGV[1]) then
+  return false
+end
+redis.call('HINCRBY', KEYS[1], 'tries', 1)
+return code[1]
+"""
+# Give a try back to the code in KEYS[1] if it is still the one whose digest is ARGV[1]
+# (and has a try taken: a new code that happens to be the same has none).
+GIVE_TRY_BACK = """
+local code = redis.call('HMGET', KEYS[1], 'digest', 'tries')
+if code[1] == ARGV[1] and (tonumber(code[2]) or 0) > 0 then
+  redis.call('HINCRBY', KEYS[1], 'tries', -1)
+end
+"""
+# Delete the code in KEYS[1] if it is still the one whose digest is ARGV[1]: 1, else 0.
+# (Here and above, ARGV[1] is a digest that Redis handed out, not a guess's.)
+USE = """
+if redis.call('HGET', KEYS[1], 'digest') == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
 
 
 @dataclass(frozen=True)
@@ -62,33 +98,35 @@ def keys(destination, address=None):
     found = {"code": f"luffy:code:{name}", "resend": f"luffy:resend:{name}",
              "daily": f"luffy:sends:dest:{name}"}
     if address is not None:
-        found["address"] = f"luffy:sends:addr:{_hmac('address', address)[:32]}"
+        found["address"] = f"luffy:sends:addr:{_hmac('address', address_key(address))[:32]}"
     return found
 
 
 def reserve_send(destination, address):
     """Count one send to ``destination`` from ``address``, or raise 429 with the wait."""
     config = current_app.config
-    interval, limit = config["CODE_RESEND_INTERVAL"], config["CODE_DAILY_LIMIT"]
     k = keys(destination, address)
-    windows = (k["daily"], k["address"])
+    windows = ((k["daily"], config["CODE_DESTINATION_DAILY_LIMIT"]),
+               (k["address"], config["CODE_DAILY_LIMIT"]))
+    interval = config["CODE_RESEND_INTERVAL"]
     with redis_clients.main.pipeline() as pipe:
         for _ in range(CONTENTION_RETRIES):
             try:
-                pipe.watch(k["resend"], *windows)
+                pipe.watch(k["resend"], *(window for window, _ in windows))
                 now = time.time()
-                wait_ms = pipe.pttl(k["resend"])
-                if wait_ms > 0:
-                    raise APIError.throttled(math.ceil(wait_ms / 1000))
-                for window in windows:
+                resend_ms = pipe.pttl(k["resend"])  # negative: no send in the interval
+                waits = [math.ceil(resend_ms / 1000)] if resend_ms > 0 else []
+                for window, limit in windows:
                     sent = pipe.zrangebyscore(window, now - DAY, "+inf", withscores=True)
                     if len(sent) >= limit:  # free again when enough of them leave the window
-                        raise APIError.throttled(math.ceil(sent[len(sent) - limit][1] + DAY - now))
+                        waits.append(math.ceil(sent[len(sent) - limit][1] + DAY - now))
+                if waits:  # the send is allowed when every limit allows it
+                    raise APIError.throttled(max(waits))
                 pipe.multi()
                 if interval > 0:
                     pipe.set(k["resend"], 1, px=int(interval * 1000))
                 member = f"{now:.6f}:{secrets.token_hex(4)}"
-                for window in windows:
+                for window, _ in windows:
                     pipe.zremrangebyscore(window, "-inf", now - DAY)
                     pipe.zadd(window, {member: now})
                     pipe.expire(window, DAY)
@@ -114,55 +152,31 @@ def issue(destination, purpose):
 def check(destination, purpose, code):
     """A :class:`Claim` when ``code`` is the live code of ``destination`` for ``purpose``.
 
-    Else ``None``, and a wrong try is counted (the code dies at ``CODE_MAX_TRIES``).
+    Else ``None``. The try is taken before the comparison and kept when the code is
+    wrong; once the tries are used up, the code is never compared again.
     """
     key = keys(destination)["code"]
-    presented = _hmac("code", destination, purpose, code)
-    with redis_clients.main.pipeline() as pipe:
-        for _ in range(CONTENTION_RETRIES):
-            try:
-                pipe.watch(key)
-                stored, tries = pipe.hmget(key, "digest", "tries")
-                if stored is None:
-                    return None
-                if hmac.compare_digest(stored, presented):
-                    return Claim(key, stored)
-                pipe.multi()
-                if int(tries or 0) + 1 >= current_app.config["CODE_MAX_TRIES"]:
-                    pipe.delete(key)
-                else:
-                    pipe.hincrby(key, "tries", 1)
-                pipe.execute()
-                return None
-            except WatchError:
-                continue
-    return None
+    presented = _hmac("code", destination, purpose, code)  # the same work with or without a code
+    main = redis_clients.main
+    stored = main.register_script(TAKE_TRY)(keys=[key], args=[current_app.config["CODE_MAX_TRIES"]])
+    if stored is None or not hmac.compare_digest(stored, presented):
+        return None
+    main.register_script(GIVE_TRY_BACK)(keys=[key], args=[stored])  # only wrong codes count
+    return Claim(key, stored)
 
 
 def consume(claim):
     """Use a checked code: True for exactly one of the requests that hold it."""
-    with redis_clients.main.pipeline() as pipe:
-        for _ in range(CONTENTION_RETRIES):
-            try:
-                pipe.watch(claim.key)
-                if pipe.hget(claim.key, "digest") != claim.digest:
-                    return False
-                pipe.multi()
-                pipe.delete(claim.key)
-                pipe.execute()
-                return True
-            except WatchError:  # a wrong try elsewhere changed the record: look again
-                continue
-    return False
+    return redis_clients.main.register_script(USE)(keys=[claim.key], args=[claim.digest]) == 1
 
 
 def state(destination):
     """What an operator sees of ``destination``: live code, resend wait, sends today."""
     k = keys(destination)
     r = redis_clients.main
-    tries = r.hget(k["code"], "tries")
+    digest, tries = r.hmget(k["code"], "digest", "tries")
     return {
-        "code_live": tries is not None,
+        "code_live": digest is not None and int(tries or 0) < current_app.config["CODE_MAX_TRIES"],
         "code_tries": int(tries or 0),
         "code_ttl": max(r.ttl(k["code"]), 0),
         "resend_wait": max(r.ttl(k["resend"]), 0),

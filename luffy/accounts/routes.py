@@ -13,7 +13,7 @@ from luffy.auth.routes import login_required
 from luffy.auth.schemas import UserSchema
 from luffy.bodies import load_body
 from luffy.errors import APIError
-from luffy.extensions import client_address
+from luffy.extensions import address_key, client_address
 from luffy.speed import rate_limited
 
 SMS_CODE, SMS_LOGIN, REGISTER = SmsCodeRequestSchema(), SmsLoginSchema(), RegisterSchema()
@@ -39,7 +39,7 @@ def _code_sent(resend_after):
 
 
 @bp.get("/mobile/<mobile>")
-@rate_limited(_lookup_limit, key_func=client_address)
+@rate_limited(_lookup_limit, key_func=address_key)
 def mobile_state(mobile):
     """Whether a mobile number is registered (the sign-up form asks while it is typed)."""
     mobile = _mobile(mobile)

@@ -2,7 +2,8 @@
 
 The policy (README, "Throttling"), with ``N`` failures a window from ``LOGIN_RATE_LIMIT``:
 
-- an address that has failed ``N`` times in a window is refused, whatever it tries;
+- an address (an IPv6 one by its /64, :func:`~luffy.extensions.address_key`) that has
+  failed ``N`` times in a window is refused, whatever it tries;
 - an account has one budget, whichever identifier names it (an unknown identifier
   counts under its normalised form, so that existence does not show). Once it has
   failed ``N`` times, every address that has failed against it in the window is
@@ -29,7 +30,7 @@ from limits import parse
 
 from luffy.auth.identifiers import fold
 from luffy.errors import APIError, PasswordRejected
-from luffy.extensions import client_address, redis_clients
+from luffy.extensions import address_key, redis_clients
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +105,7 @@ class PasswordGuard:
     """The throttle's side of one request that may check a password."""
 
     def __init__(self, address):
-        self.address = address
+        self.address = address  # the client's throttle key (address_key)
 
     def admit(self, account):
         """Raise 429 ``throttled`` if this address may not try a password on ``account`` now."""
@@ -125,7 +126,7 @@ def password_guesses(view):
 
     @wraps(view)
     def guarded(*args, **kwargs):
-        guard = PasswordGuard(client_address())
+        guard = PasswordGuard(address_key())
         try:
             return view(*args, guard=guard, **kwargs)
         except PasswordRejected as e:
