@@ -21,15 +21,26 @@ LOGIN, REFRESH, VERIFY = LoginSchema(), RefreshSchema(), VerifySchema()
 USER, PASSWORD_CHANGE = UserSchema(), PasswordChangeSchema()
 
 
+def _authorization():
+    """The raw ``Authorization`` header as ``(scheme, credentials)``, the scheme lower-cased;
+    ``("", "")`` without one. Read raw: werkzeug's parse gives no token for some malformed
+    credentials (``Bearer ===.===.===`` reads as auth-params), which must still count."""
+    scheme, _, credentials = request.headers.get("Authorization", "").strip().partition(" ")
+    return scheme.lower(), credentials.strip()
+
+
 def _access_token():
     """The request's access token and the CSRF value it must carry: ``Authorization``
     under any ``AUTH_HEADER_TYPES`` scheme (any case, RFC 9110), else the access cookie,
-    which on a state-changing request needs ``X-CSRF-TOKEN`` (double submit)."""
+    which on a state-changing request needs ``X-CSRF-TOKEN`` (double submit). A header
+    under such a scheme is the credential even when it is empty or no JWT: 401
+    ``token_not_valid``, like any bad token; none at all is ``not_authenticated``."""
     config = current_app.config
-    auth = request.authorization
-    if auth is not None and auth.token and \
-            auth.type in {name.lower() for name in config["AUTH_HEADER_TYPES"]}:
-        return auth.token, None
+    scheme, credentials = _authorization()
+    if scheme in {name.lower() for name in config["AUTH_HEADER_TYPES"]}:
+        if not credentials:
+            raise APIError.token_not_valid()
+        return credentials, None
     cookie = request.cookies.get(config["JWT_ACCESS_COOKIE_NAME"])
     if not cookie:
         raise APIError.not_authenticated()
@@ -68,9 +79,9 @@ def login_required(view=None, *, read_only=False):
     def decorate(view):
         @wraps(view)
         def wrapped(*args, **kwargs):
-            auth = request.authorization
-            basic = auth is not None and auth.type == "basic" and current_app.config["AUTH_BASIC"]
-            g.user = _basic_user(auth) if basic else _token_user(read_only)
+            basic = _authorization()[0] == "basic" and current_app.config["AUTH_BASIC"] \
+                and request.authorization is not None  # werkzeug parsed the credentials
+            g.user = _basic_user(request.authorization) if basic else _token_user(read_only)
             g.user_id = g.user.id
             return view(*args, **kwargs)
 
