@@ -1,12 +1,125 @@
-"""What a sign-up with a wrong code tells (issue 16, item 2): it is answered with the code
-error alone, so only the holder of a live code learns whether a mobile, username or
-email is taken.
+"""What the accounts endpoints take as a mobile number, and what a sign-up with a
+wrong code tells (issue 16, items 1 and 2).
+
+- A mobile number is ASCII digits only, wherever one is taken: a fullwidth, Arabic-Indic
+  or Bengali twin of a number is no number (else it is "unregistered", gets codes of
+  its own past the real number's throttles, and signs up a second account for it).
+- A sign-up with a wrong or expired code is answered with the code error alone: only
+  the holder of a live code learns whether a mobile, username or email is taken.
 """
 
+from urllib.parse import quote
+
+import pytest
+from sqlalchemy import select
+
+from luffy.accounts import codes
+from luffy.auth.models import User
+from luffy.extensions import db
 from tests.accounts import STRONG, errors_of, outbox, register, send_sms  # noqa: F401
+from tests.conftest import PASSWORD
 from tests.test_accounts_enumeration import statements  # noqa: F401
 
 ALICE, FREE = "13800000001", "13912345678"  # alice's number (the `user` fixture), a free one
+NOT_A_MOBILE = {"mobile": ["Not a valid mobile number."]}
+ZEROS = {"fullwidth": "\uff10", "arabic-indic": "\u0660", "bengali": "\u09e6"}
+
+
+def twin(number, script, part="tail"):
+    """``number`` with other-script digits: ``all`` of them, the ``tail`` after its
+    first two (which the default pattern's ``^1[3-9]`` wants in ASCII), or the ``last``."""
+    start = {"all": 0, "tail": 2, "last": len(number) - 1}[part]
+    return number[:start] + "".join(chr(ord(ZEROS[script]) + int(d)) for d in number[start:])
+
+
+TWINS = [pytest.param(script, part, id=f"{script}-{part}")
+         for script in ZEROS for part in ("all", "tail", "last")]
+
+
+def issue(app, destination, purpose):
+    """A live code for ``destination``, as if one had been sent there (a gateway that
+    folds digits to ASCII would deliver a twin's code to the real number)."""
+    with app.app_context():
+        return codes.issue(destination, purpose)
+
+
+def accounts(app):
+    with app.app_context():
+        return db.session.scalars(select(User.mobile)).all()
+
+
+# -- 1. a mobile number is ASCII digits --------------------------------------------
+
+@pytest.mark.parametrize("script, part", TWINS)
+def test_a_twin_is_not_looked_up_as_an_unregistered_number(client, user, script, part):
+    for number in (ALICE, FREE):
+        response = client.get(f"/users/mobile/{quote(twin(number, script, part))}")
+        assert errors_of(response) == NOT_A_MOBILE
+    assert client.get(f"/users/mobile/{ALICE}").get_json()["registered"] is True
+
+
+@pytest.mark.parametrize("script, part", TWINS)
+@pytest.mark.parametrize("purpose", ["register", "login", "reset"])
+def test_a_twin_gets_no_code_and_leaves_the_real_numbers_throttle_alone(client, user, outbox,
+                                                                        script, part, purpose):
+    for number in (ALICE, FREE):
+        response = send_sms(client, quote(twin(number, script, part)), purpose)
+        assert errors_of(response) == NOT_A_MOBILE
+    assert outbox.messages() == []
+    # The refusals counted nowhere: the real number gets its code at once.
+    assert send_sms(client, FREE, "register").status_code == 202
+    assert len(outbox.to(FREE)) == 1
+
+
+@pytest.mark.parametrize("script, part", TWINS)
+def test_a_registered_numbers_twin_cannot_sign_up(app, client, user, script, part):
+    mobile = twin(ALICE, script, part)
+    code = issue(app, codes.sms(mobile), "register")
+    assert errors_of(register(client, mobile, code)) == NOT_A_MOBILE
+    assert accounts(app) == [ALICE]
+
+
+@pytest.mark.parametrize("script, part", TWINS)
+def test_a_twin_cannot_log_in_by_sms(app, client, user, script, part):
+    mobile = twin(ALICE, script, part)
+    code = issue(app, codes.sms(mobile), "login")
+    response = client.post("/users/login/sms", json={"mobile": mobile, "sms_code": code})
+    assert errors_of(response) == NOT_A_MOBILE
+
+
+@pytest.mark.parametrize("script, part", TWINS)
+def test_a_twin_cannot_reset_a_password(app, client, user, auth, script, part):
+    mobile = twin(ALICE, script, part)
+    code = issue(app, codes.sms(mobile), "reset")
+    response = client.post("/users/password/reset",
+                           json={"username": mobile, "code": code, "new_password": STRONG})
+    assert errors_of(response) == {"username": ["Not a valid mobile number."]}
+    assert auth.login(password=PASSWORD).status_code == 200
+
+
+@pytest.mark.parametrize("mobile", [
+    twin(FREE, "fullwidth"), twin(FREE, "arabic-indic"), twin(FREE, "bengali", "last"),
+    FREE + "\n",      # the old command's pattern ($ before a final newline) took it
+    "12345",          # not MOBILE_PATTERN: the command judges like the endpoints now
+    "+8613912345678",
+])
+def test_users_create_takes_a_mobile_as_the_endpoints_do(app, runner, mobile):
+    result = runner.invoke(args=["users", "create", "neo", "--password", PASSWORD, "--mobile", mobile])
+    assert result.exit_code != 0 and "mobile" in result.output
+    assert accounts(app) == []
+    result = runner.invoke(args=["users", "create", "neo", "--password", PASSWORD, "--mobile", FREE])
+    assert result.exit_code == 0, result.output
+
+
+@pytest.mark.parametrize("pattern", [r"^\+?\d{6,15}$", r"^1.{10}$"])
+@pytest.mark.parametrize("script", list(ZEROS))
+def test_a_deployments_own_pattern_takes_ascii_digits_only(make_app, pattern, script):
+    client = make_app(MOBILE_PATTERN=pattern).test_client()
+    mobile = twin(FREE, script, "last")
+    assert client.get(f"/users/mobile/{FREE}").status_code == 200
+    assert errors_of(client.get(f"/users/mobile/{quote(mobile)}")) == NOT_A_MOBILE
+    response = client.post("/users/login/sms", json={"mobile": mobile, "sms_code": "123456"})
+    assert errors_of(response) == NOT_A_MOBILE
 
 
 # -- 2. a wrong code tells nothing else -------------------------------------------

@@ -1,29 +1,20 @@
-"""The marshmallow schemas of the accounts endpoints. Mobile numbers are checked
-against ``MOBILE_PATTERN`` when loaded, so the setting holds wherever one is taken."""
+"""The marshmallow schemas of the accounts endpoints. Mobile numbers are judged by
+luffy.auth.schemas (``Mobile``), the one place for them, so the same rule holds
+wherever one is taken."""
 
-import re
-
-from flask import current_app
 from marshmallow import ValidationError, fields, validate, validates_schema
 
-from luffy.auth.schemas import NEW_PASSWORD, PASSWORD, InputSchema
+from luffy.auth.schemas import (  # noqa: F401 (NOT_A_MOBILE, check_mobile: for the routes)
+    IDENTIFIER, NEW_PASSWORD, NOT_A_MOBILE, PASSWORD, InputSchema, Mobile, check_mobile, is_mobile,
+)
 
 CODE = validate.Regexp(r"^[0-9]{6}$", error="A code is six digits.")
-NOT_A_MOBILE = "Not a valid mobile number."
 
 
-def check_mobile(value):
-    """Raise unless ``value`` matches ``MOBILE_PATTERN``."""
-    if len(value) > 15 or not re.fullmatch(current_app.config["MOBILE_PATTERN"], value):
-        raise ValidationError(NOT_A_MOBILE)
-
-
-class Mobile(fields.String):
-    """A mobile number as ``MOBILE_PATTERN`` allows it."""
-
-    def __init__(self, **kwargs):
-        super().__init__(validate=check_mobile, metadata={
-            "description": "matches `MOBILE_PATTERN` (default `^1[3-9]\\d{9}$`)"}, **kwargs)
+def check_mobile_or_email(value):
+    """A reset's ``username``: an email when it holds an @, else a mobile number."""
+    if "@" not in value:
+        check_mobile(value)
 
 
 COOKIES = fields.Boolean(load_default=False, metadata={
@@ -79,7 +70,7 @@ class RegisterSchema(InputSchema):
             return
         if "@" in username:
             raise ValidationError("A username cannot contain @.", "username")
-        if username != data.get("mobile") and re.fullmatch(current_app.config["MOBILE_PATTERN"], username):
+        if username != data.get("mobile") and is_mobile(username):
             raise ValidationError("A username cannot be a mobile number other than yours.", "username")
 
 
@@ -101,7 +92,7 @@ class EmailConfirmSchema(InputSchema):
 class PasswordResetSchema(InputSchema):
     """``POST /users/password/reset``."""
 
-    username = fields.String(required=True, validate=validate.Length(min=1, max=254),
-                             metadata={"description": "the mobile number or the email"})
+    username = fields.String(required=True, validate=[IDENTIFIER, check_mobile_or_email], metadata={
+        "description": "the mobile number or (holding an @) the email"})
     code = fields.String(required=True, validate=CODE)
     new_password = fields.String(required=True, validate=NEW_PASSWORD)

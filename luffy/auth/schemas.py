@@ -1,11 +1,43 @@
-"""The marshmallow schemas of the auth endpoints: bodies in, answers out."""
+"""The marshmallow schemas of the auth endpoints: bodies in, answers out.
 
-from marshmallow import EXCLUDE, Schema, fields, validate
+Mobile numbers are judged here, once, for every schema and command that takes one:
+:func:`is_mobile` (``MOBILE_PATTERN`` in ASCII digits).
+"""
+
+import re
+
+from flask import current_app
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 
 IDENTIFIER = validate.Length(min=1, max=254)
 PASSWORD = validate.Length(min=1, max=1024)
 TOKEN = validate.Length(min=1, max=8192)
 NEW_PASSWORD = validate.Length(min=8, max=1024)
+NOT_A_MOBILE = "Not a valid mobile number."
+
+
+def is_mobile(value):
+    """Whether ``value`` is a mobile number: up to 15 characters matching ``MOBILE_PATTERN``,
+    in ASCII digits only."""
+    # re.ASCII makes any pattern's \d mean 0-9; isascii() keeps a pattern's "." or
+    # negated class from letting a fullwidth or other script's digit through either.
+    return (len(value) <= 15 and value.isascii()
+            and re.fullmatch(current_app.config["MOBILE_PATTERN"], value, re.ASCII) is not None)
+
+
+def check_mobile(value):
+    """Raise unless :func:`is_mobile`."""
+    if not is_mobile(value):
+        raise ValidationError(NOT_A_MOBILE)
+
+
+class Mobile(fields.String):
+    """A mobile number as :func:`is_mobile` allows it."""
+
+    def __init__(self, **kwargs):
+        super().__init__(validate=check_mobile, metadata={
+            "description": "matches `MOBILE_PATTERN` (default `^1[3-9]\\d{9}$`) in ASCII digits"},
+            **kwargs)
 
 
 class InputSchema(Schema):
@@ -122,8 +154,7 @@ class NewUserSchema(Schema):
 
     username = fields.String(required=True, validate=validate.Length(min=1, max=150))
     email = fields.Email(load_default=None, allow_none=True, validate=validate.Length(max=254))
-    mobile = fields.String(load_default=None, allow_none=True,
-                           validate=validate.Regexp(r"^\+?[0-9]{5,14}$", error="Not a mobile number."))
+    mobile = Mobile(load_default=None, allow_none=True)
     password = fields.String(required=True, validate=NEW_PASSWORD)
     nickname = fields.String(load_default="", validate=validate.Length(max=50))
     avatar = fields.String(load_default="", validate=validate.Regexp(
