@@ -1,23 +1,28 @@
-"""What the accounts endpoints take as a mobile number, and what a sign-up with a
-wrong code tells (issue 16, items 1 and 2).
+"""What the accounts endpoints take as a mobile number and as an email, and what a
+sign-up with a wrong code tells (issue 16, items 1, 2 and 7).
 
 - A mobile number is ASCII digits only, wherever one is taken: a fullwidth, Arabic-Indic
   or Bengali twin of a number is no number (else it is "unregistered", gets codes of
   its own past the real number's throttles, and signs up a second account for it).
 - A sign-up with a wrong or expired code is answered with the code error alone: only
   the holder of a live code learns whether a mobile, username or email is taken.
+- An email that mail cannot be sent to as it is (a control character, an IP literal or
+  another host-by-address domain, what the mail library would change) is refused at
+  the request, 400 ``invalid`` naming the field.
 """
 
 from urllib.parse import quote
 
 import pytest
+from aiosmtpd.controller import Controller
 from sqlalchemy import select
 
 from luffy.accounts import codes
 from luffy.auth.models import User
 from luffy.extensions import db
 from tests.accounts import STRONG, errors_of, outbox, register, send_sms  # noqa: F401
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, AuthActions, add_user
+from tests.servers import free_port
 from tests.test_accounts_enumeration import statements  # noqa: F401
 
 ALICE, FREE = "13800000001", "13912345678"  # alice's number (the `user` fixture), a free one
@@ -163,3 +168,94 @@ def test_the_holder_of_a_live_code_learns_what_is_taken_and_keeps_the_code(clien
     errors = errors_of(register(client, FREE, code, username="alice", email="alice@example.com"))
     assert set(errors) == {"username", "email"}
     assert register(client, FREE, code, username="neo").status_code == 201
+
+
+# -- 7. an email mail can be sent to as it is ---------------------------------------
+
+UNSENDABLE = [
+    '"a\x01b"@example.com',      # a control character in a quoted local part
+    '"a\x1b[31m"@example.com',   # an escape sequence, quoted
+    '"a\\\x7f"@example.com',     # DEL, as a quoted pair
+    "a@[127.0.0.1]",             # IP literals: relayed to a host by address
+    "a@[10.0.0.1]",
+    "a@10.0.0.10",               # the same unbracketed (a numeric top label)
+    "a@127.0.0.01",
+    "a@localhost",               # a single label: a host of the mail server's network
+    '"a..b"@example.com',        # the mail library would drop the quotes: RCPT TO a..b@
+]
+SENDABLE = [
+    "a@example.com", "o'brien+tag@mail.example.org", '"a,b"@example.com', '"a\\"b"@example.com',
+    "straße@example.org", "neo@例子.广告", "neo@example.xn--p1ai",
+]
+
+
+@pytest.fixture
+def bob(app, client):
+    """Bob's Bearer headers; the body field ``password`` (his) is sent where it may be asked."""
+    add_user(app, "bob", email="bob@example.com", mobile="13800000002")
+    return AuthActions(client).headers("bob")
+
+
+@pytest.mark.parametrize("email", UNSENDABLE)
+def test_an_unsendable_email_is_refused_wherever_one_is_taken(app, client, runner, bob, outbox, email):
+    invalid_email = {"email": ["Not a valid email address."]}
+    response = client.post("/users/email/code", json={"email": email, "purpose": "reset"})
+    assert errors_of(response) == invalid_email
+    response = client.post("/users/email/code", headers=bob,
+                           json={"email": email, "purpose": "confirm", "password": PASSWORD})
+    assert errors_of(response) == invalid_email
+    response = client.post("/users/email/confirm", headers=bob, json={"email": email, "code": "123456"})
+    assert errors_of(response) == invalid_email
+    assert errors_of(register(client, FREE, "123456", email=email))["email"] == invalid_email["email"]
+    response = client.post("/users/password/reset",
+                           json={"username": email, "code": "123456", "new_password": STRONG})
+    assert errors_of(response) == {"username": ["Not a valid email address."]}
+    result = runner.invoke(args=["users", "create", "neo", "--password", PASSWORD, "--email", email])
+    assert result.exit_code != 0 and "email: Not a valid email address." in result.output
+    assert outbox.messages() == []
+
+
+@pytest.mark.parametrize("email", SENDABLE)
+def test_an_unusual_but_sendable_email_is_taken(client, bob, outbox, email):
+    response = client.post("/users/email/code", headers=bob,
+                           json={"email": email, "purpose": "confirm", "password": PASSWORD})
+    assert response.status_code == 202, response.get_json()
+    assert len(outbox.to(email.lower())) == 1
+
+
+class Envelopes:
+    """A real SMTP server (aiosmtpd, SMTPUTF8 on) that keeps each message's RCPT TO."""
+
+    def __init__(self):
+        self.recipients = []
+        outer = self
+
+        class Handler:
+            async def handle_DATA(self, _server, _session, envelope):
+                outer.recipients.append(envelope.rcpt_tos)
+                return "250 OK"
+
+        self.port = free_port()
+        self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port,
+                                     enable_SMTPUTF8=True)
+        self.controller.start()
+
+
+@pytest.fixture
+def envelopes():
+    server = Envelopes()
+    yield server
+    server.controller.stop()
+
+
+def test_a_taken_email_reaches_the_mail_server_as_it_was_given(make_app, envelopes):
+    app = make_app(MAIL_SERVER="127.0.0.1", MAIL_PORT=envelopes.port,
+                   MAIL_DEFAULT_SENDER="luffy <no-reply@luffy.test>")
+    add_user(app, "bob", email="bob@example.com", mobile="13800000002")
+    client = app.test_client()
+    headers = AuthActions(client).headers("bob")
+    for email in SENDABLE:
+        response = client.post("/users/email/code", headers=headers,
+                               json={"email": email, "purpose": "confirm", "password": PASSWORD})
+        assert response.status_code == 202, response.get_json()
+    assert envelopes.recipients == [[email.lower()] for email in SENDABLE]

@@ -1,11 +1,12 @@
-"""The marshmallow schemas of the accounts endpoints. Mobile numbers are judged by
-luffy.auth.schemas (``Mobile``), the one place for them, so the same rule holds
-wherever one is taken."""
+"""The marshmallow schemas of the accounts endpoints. Mobile numbers and emails are
+judged by luffy.auth.schemas (``Mobile``, ``Email``), the one place for both, so the
+same rules hold wherever one is taken."""
 
 from marshmallow import ValidationError, fields, validate, validates_schema
 
 from luffy.auth.schemas import (  # noqa: F401 (NOT_A_MOBILE, check_mobile: for the routes)
-    IDENTIFIER, NEW_PASSWORD, NOT_A_MOBILE, PASSWORD, InputSchema, Mobile, check_mobile, is_mobile,
+    NEW_PASSWORD, NOT_A_MOBILE, PASSWORD, Email, InputSchema, Mobile, check_email,
+    check_mobile, is_mobile,
 )
 
 CODE = validate.Regexp(r"^[0-9]{6}$", error="A code is six digits.")
@@ -13,7 +14,9 @@ CODE = validate.Regexp(r"^[0-9]{6}$", error="A code is six digits.")
 
 def check_mobile_or_email(value):
     """A reset's ``username``: an email when it holds an @, else a mobile number."""
-    if "@" not in value:
+    if "@" in value:
+        check_email(value)
+    else:
         check_mobile(value)
 
 
@@ -58,7 +61,7 @@ class RegisterSchema(InputSchema):
     re_password = fields.String(required=True, validate=PASSWORD)
     username = fields.String(load_default=None, validate=validate.Length(min=1, max=150),
                              metadata={"description": "default: the mobile number"})
-    email = fields.Email(load_default=None, validate=validate.Length(max=254))
+    email = Email(load_default=None)
     nickname = fields.String(load_default="", validate=validate.Length(max=50))
     cookies = COOKIES
 
@@ -77,7 +80,7 @@ class RegisterSchema(InputSchema):
 class EmailCodeRequestSchema(InputSchema):
     """``POST /users/email/code``."""
 
-    email = fields.Email(required=True, validate=validate.Length(max=254))
+    email = Email(required=True)
     purpose = fields.String(required=True, validate=validate.OneOf(["confirm", "reset"]),
                             metadata={"description": "`confirm` needs an access token"})
 
@@ -85,14 +88,14 @@ class EmailCodeRequestSchema(InputSchema):
 class EmailConfirmSchema(InputSchema):
     """``POST /users/email/confirm``."""
 
-    email = fields.Email(required=True, validate=validate.Length(max=254))
+    email = Email(required=True)
     code = fields.String(required=True, validate=CODE)
 
 
 class PasswordResetSchema(InputSchema):
     """``POST /users/password/reset``."""
 
-    username = fields.String(required=True, validate=[IDENTIFIER, check_mobile_or_email], metadata={
-        "description": "the mobile number or (holding an @) the email"})
+    username = fields.String(required=True, validate=check_mobile_or_email, metadata={
+        "maxLength": 254, "description": "the mobile number or (holding an @) the email"})
     code = fields.String(required=True, validate=CODE)
     new_password = fields.String(required=True, validate=NEW_PASSWORD)
