@@ -102,6 +102,16 @@ def test_a_twin_cannot_reset_a_password(app, client, user, auth, script, part):
     assert auth.login(password=PASSWORD).status_code == 200
 
 
+@pytest.mark.parametrize("script, part", TWINS)
+def test_a_username_cannot_be_another_numbers_twin(client, outbox, script, part):
+    """The sign-up rule that a username is no other person's mobile holds for twins too:
+    such a username reads as the number it imitates."""
+    assert send_sms(client, FREE).status_code == 202
+    code = outbox.code(FREE)
+    assert set(errors_of(register(client, FREE, code, username=twin(ALICE, script, part)))) == {"username"}
+    assert register(client, FREE, code, username=twin(FREE, script, part)).status_code == 201  # its own
+
+
 @pytest.mark.parametrize("mobile", [
     twin(FREE, "fullwidth"), twin(FREE, "arabic-indic"), twin(FREE, "bengali", "last"),
     FREE + "\n",      # the old command's pattern ($ before a final newline) took it

@@ -2,6 +2,8 @@
 judged by luffy.auth.schemas (``Mobile``, ``Email``), the one place for both, so the
 same rules hold wherever one is taken."""
 
+import unicodedata
+
 from marshmallow import ValidationError, fields, validate, validates_schema
 
 from luffy.auth.schemas import (  # noqa: F401 (NOT_A_MOBILE, check_mobile: for the routes)
@@ -18,6 +20,11 @@ def check_mobile_or_email(value):
         check_email(value)
     else:
         check_mobile(value)
+
+
+def _ascii_digits(value):
+    """``value`` with each decimal digit of any script (fullwidth, Arabic-Indic...) in ASCII."""
+    return "".join(str(unicodedata.decimal(char)) if char.isdecimal() else char for char in value)
 
 
 COOKIES = fields.Boolean(load_default=False, metadata={
@@ -67,13 +74,15 @@ class RegisterSchema(InputSchema):
 
     @validates_schema
     def _username_names_no_one_else(self, data, **_kwargs):
-        """A username shaped like an email or another mobile could squat that identifier."""
+        """A username shaped like an email or another mobile could squat that identifier
+        (a mobile in another script's digits too: it reads as the number)."""
         username = data.get("username")
         if username is None:
             return
         if "@" in username:
             raise ValidationError("A username cannot contain @.", "username")
-        if username != data.get("mobile") and is_mobile(username):
+        shown = _ascii_digits(username)
+        if shown != data.get("mobile") and is_mobile(shown):
             raise ValidationError("A username cannot be a mobile number other than yours.", "username")
 
 
