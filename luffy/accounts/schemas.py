@@ -6,7 +6,7 @@ import unicodedata
 
 from marshmallow import ValidationError, fields, validate, validates_schema
 
-from luffy.auth.schemas import (  # noqa: F401 (NOT_A_MOBILE, check_mobile: for the routes)
+from luffy.auth.schemas import (  # noqa: F401 (NOT_A_MOBILE: for the routes)
     NEW_PASSWORD, NOT_A_MOBILE, PASSWORD, Email, InputSchema, Mobile, check_email,
     check_mobile, is_mobile,
 )
