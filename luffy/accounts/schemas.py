@@ -1,29 +1,30 @@
-"""The marshmallow schemas of the accounts endpoints. Mobile numbers are checked
-against ``MOBILE_PATTERN`` when loaded, so the setting holds wherever one is taken."""
+"""The marshmallow schemas of the accounts endpoints. Mobile numbers and emails are
+judged by luffy.auth.schemas (``Mobile``, ``Email``), the one place for both, so the
+same rules hold wherever one is taken."""
 
-import re
+import unicodedata
 
-from flask import current_app
 from marshmallow import ValidationError, fields, validate, validates_schema
 
-from luffy.auth.schemas import NEW_PASSWORD, PASSWORD, InputSchema
+from luffy.auth.schemas import (  # noqa: F401 (NOT_A_MOBILE: for the routes)
+    NEW_PASSWORD, NOT_A_MOBILE, PASSWORD, Email, InputSchema, Mobile, check_email,
+    check_mobile, is_mobile,
+)
 
 CODE = validate.Regexp(r"^[0-9]{6}$", error="A code is six digits.")
-NOT_A_MOBILE = "Not a valid mobile number."
 
 
-def check_mobile(value):
-    """Raise unless ``value`` matches ``MOBILE_PATTERN``."""
-    if len(value) > 15 or not re.fullmatch(current_app.config["MOBILE_PATTERN"], value):
-        raise ValidationError(NOT_A_MOBILE)
+def check_mobile_or_email(value):
+    """A reset's ``username``: an email when it holds an @, else a mobile number."""
+    if "@" in value:
+        check_email(value)
+    else:
+        check_mobile(value)
 
 
-class Mobile(fields.String):
-    """A mobile number as ``MOBILE_PATTERN`` allows it."""
-
-    def __init__(self, **kwargs):
-        super().__init__(validate=check_mobile, metadata={
-            "description": "matches `MOBILE_PATTERN` (default `^1[3-9]\\d{9}$`)"}, **kwargs)
+def _ascii_digits(value):
+    """``value`` with each decimal digit of any script (fullwidth, Arabic-Indic...) in ASCII."""
+    return "".join(str(unicodedata.decimal(char)) if char.isdecimal() else char for char in value)
 
 
 COOKIES = fields.Boolean(load_default=False, metadata={
@@ -67,26 +68,28 @@ class RegisterSchema(InputSchema):
     re_password = fields.String(required=True, validate=PASSWORD)
     username = fields.String(load_default=None, validate=validate.Length(min=1, max=150),
                              metadata={"description": "default: the mobile number"})
-    email = fields.Email(load_default=None, validate=validate.Length(max=254))
+    email = Email(load_default=None)
     nickname = fields.String(load_default="", validate=validate.Length(max=50))
     cookies = COOKIES
 
     @validates_schema
     def _username_names_no_one_else(self, data, **_kwargs):
-        """A username shaped like an email or another mobile could squat that identifier."""
+        """A username shaped like an email or another mobile could squat that identifier
+        (a mobile in another script's digits too: it reads as the number)."""
         username = data.get("username")
         if username is None:
             return
         if "@" in username:
             raise ValidationError("A username cannot contain @.", "username")
-        if username != data.get("mobile") and re.fullmatch(current_app.config["MOBILE_PATTERN"], username):
+        shown = _ascii_digits(username)
+        if shown != data.get("mobile") and is_mobile(shown):
             raise ValidationError("A username cannot be a mobile number other than yours.", "username")
 
 
 class EmailCodeRequestSchema(InputSchema):
     """``POST /users/email/code``."""
 
-    email = fields.Email(required=True, validate=validate.Length(max=254))
+    email = Email(required=True)
     purpose = fields.String(required=True, validate=validate.OneOf(["confirm", "reset"]),
                             metadata={"description": "`confirm` needs an access token"})
 
@@ -94,14 +97,14 @@ class EmailCodeRequestSchema(InputSchema):
 class EmailConfirmSchema(InputSchema):
     """``POST /users/email/confirm``."""
 
-    email = fields.Email(required=True, validate=validate.Length(max=254))
+    email = Email(required=True)
     code = fields.String(required=True, validate=CODE)
 
 
 class PasswordResetSchema(InputSchema):
     """``POST /users/password/reset``."""
 
-    username = fields.String(required=True, validate=validate.Length(min=1, max=254),
-                             metadata={"description": "the mobile number or the email"})
+    username = fields.String(required=True, validate=check_mobile_or_email, metadata={
+        "maxLength": 254, "description": "the mobile number or (holding an @) the email"})
     code = fields.String(required=True, validate=CODE)
     new_password = fields.String(required=True, validate=NEW_PASSWORD)

@@ -113,8 +113,17 @@ def sms_login(mobile, code):
 
 
 def register(data):
-    """Create the account of a sign-up form; every refused field is named at once."""
+    """Create the account of a sign-up form with its live code; refused fields are named at once.
+
+    The code is checked first: a wrong or expired one is the only error answered (and
+    counts as a try on the code), so only the holder of a live code for the mobile
+    learns whether a username or email is taken. A form refused with a right code
+    does not spend it.
+    """
     mobile, password = data["mobile"], data["password"]
+    claim = codes.check(codes.sms(mobile), "register", data["sms_code"])
+    if claim is None:
+        raise APIError.invalid({"sms_code": [WRONG_CODE]})
     username = data["username"] or mobile
     errors = {}
     if mobile_registered(mobile):
@@ -128,9 +137,6 @@ def register(data):
     problems = password_problems(password, username, mobile, data["email"], data["nickname"])
     if problems:
         errors["password"] = problems
-    claim = codes.check(codes.sms(mobile), "register", data["sms_code"])
-    if claim is None:
-        errors["sms_code"] = [WRONG_CODE]
     if errors:
         raise APIError.invalid(errors)
     if not codes.consume(claim):  # a concurrent sign-up used it first

@@ -21,15 +21,27 @@ LOGIN, REFRESH, VERIFY = LoginSchema(), RefreshSchema(), VerifySchema()
 USER, PASSWORD_CHANGE = UserSchema(), PasswordChangeSchema()
 
 
-def _access_token():
+def _authorization():
+    """The raw ``Authorization`` header as ``(scheme, credentials)``, the scheme lower-cased;
+    ``("", "")`` without one. Read raw: werkzeug's parse gives no token for some malformed
+    credentials (``Bearer ===.===.===`` reads as auth-params), which must still count."""
+    scheme, _, credentials = request.headers.get("Authorization", "").strip().partition(" ")
+    return scheme.lower(), credentials.strip()
+
+
+def _access_token(authorization):
     """The request's access token and the CSRF value it must carry: ``Authorization``
-    under any ``AUTH_HEADER_TYPES`` scheme (any case, RFC 9110), else the access cookie,
-    which on a state-changing request needs ``X-CSRF-TOKEN`` (double submit)."""
+    (as :func:`_authorization` read it) under any ``AUTH_HEADER_TYPES`` scheme (any
+    case, RFC 9110), else the access cookie, which on a state-changing request needs
+    ``X-CSRF-TOKEN`` (double submit). A header under such a scheme is the credential
+    even when it is empty or no JWT: 401 ``token_not_valid``, like any bad token; none
+    at all is ``not_authenticated``."""
     config = current_app.config
-    auth = request.authorization
-    if auth is not None and auth.token and \
-            auth.type in {name.lower() for name in config["AUTH_HEADER_TYPES"]}:
-        return auth.token, None
+    scheme, credentials = authorization
+    if scheme in {name.lower() for name in config["AUTH_HEADER_TYPES"]}:
+        if not credentials:
+            raise APIError.token_not_valid()
+        return credentials, None
     cookie = request.cookies.get(config["JWT_ACCESS_COOKIE_NAME"])
     if not cookie:
         raise APIError.not_authenticated()
@@ -41,9 +53,9 @@ def _access_token():
     return cookie, csrf
 
 
-def _token_user(read_only):
+def _token_user(read_only, authorization):
     """The account of the request's live access token, or 401 ``token_not_valid``."""
-    raw, csrf = _access_token()
+    raw, csrf = _access_token(authorization)
     claims = tokens.decode(raw, "access", csrf)
     user = None if tokens.access_token_revoked(claims) else tokens.load_user(claims, read_only)
     if user is None:
@@ -68,9 +80,12 @@ def login_required(view=None, *, read_only=False):
     def decorate(view):
         @wraps(view)
         def wrapped(*args, **kwargs):
-            auth = request.authorization
-            basic = auth is not None and auth.type == "basic" and current_app.config["AUTH_BASIC"]
-            g.user = _basic_user(auth) if basic else _token_user(read_only)
+            authorization = _authorization()
+            if authorization[0] == "basic" and current_app.config["AUTH_BASIC"] \
+                    and request.authorization is not None:  # werkzeug parsed the credentials
+                g.user = _basic_user(request.authorization)
+            else:
+                g.user = _token_user(read_only, authorization)
             g.user_id = g.user.id
             return view(*args, **kwargs)
 
@@ -96,7 +111,7 @@ def _presented_access_claims():
     """The claims of a good access token sent with a logout (header or cookie), if any."""
     try:
         # The logout itself passed the refresh token's CSRF check: no second one here.
-        return tokens.decode(_access_token()[0] if request.authorization else
+        return tokens.decode(_access_token(_authorization())[0] if request.authorization else
                              request.cookies.get(current_app.config["JWT_ACCESS_COOKIE_NAME"], ""),
                              "access")
     except APIError:  # a bad or missing access token does not stop a logout

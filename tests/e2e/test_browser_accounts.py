@@ -191,7 +191,8 @@ def test_create_account_errors_appear_under_their_fields(page, luffy_server, out
     expect(view.get_by_label("Password again")).to_be_focused()
     assert sent == []
 
-    # The server's 400 errors map: a wrong code, a weak password, a username taken.
+    # The server's 400 errors map. A wrong code is answered alone, whatever the other
+    # fields hold (only the holder of a live code learns what is taken) ...
     view.get_by_role("button", name="Send code").click()
     right = code_for(outbox, mobile)
     view.get_by_label("SMS code").fill("000000" if right != "000000" else "111111")
@@ -203,15 +204,29 @@ def test_create_account_errors_appear_under_their_fields(page, luffy_server, out
         view.get_by_role("button", name="Create account").click()
     assert refused.value.status == 400
     errors = refused.value.json()["errors"]
-    assert {"sms_code", "password", "username"} <= set(errors), errors
+    assert set(errors) == {"sms_code"}, errors
+    expect(view.get_by_role("alert")).to_have_text("Please check the fields below.")
+    expect(view.get_by_label("SMS code")).to_have_attribute("aria-invalid", "true")
+    expect(view.get_by_label("SMS code")).to_have_accessible_description(
+        re.compile(re.escape(" ".join(errors["sms_code"]))))
+    expect(view.get_by_label("SMS code")).to_be_focused()
+
+    # ... and with the right code, a weak password and a username taken.
+    view.get_by_label("SMS code").fill(right)
+    with page.expect_response(re.compile(r"/users/register")) as refused:
+        view.get_by_role("button", name="Create account").click()
+    assert refused.value.status == 400
+    errors = refused.value.json()["errors"]
+    assert {"password", "username"} <= set(errors) and "sms_code" not in errors, errors
 
     expect(view.get_by_role("alert")).to_have_text("Please check the fields below.")
-    for field, label in (("sms_code", "SMS code"), ("password", "Password"), ("username", "Username")):
+    for field, label in (("password", "Password"), ("username", "Username")):
         text = " ".join(errors[field])
         expect(view.get_by_label(label, exact=True)).to_have_attribute("aria-invalid", "true")
         expect(view.get_by_label(label, exact=True)).to_have_accessible_description(
             re.compile(re.escape(text)))
-    expect(view.get_by_label("SMS code")).to_be_focused()  # the first field in error
+    expect(view.get_by_label("SMS code")).not_to_have_attribute("aria-invalid", "true")
+    expect(view.get_by_label("Password", exact=True)).to_be_focused()  # the first field in error
     expect(page.locator("#account-view")).to_be_hidden()
     screenshot()
 
