@@ -31,6 +31,7 @@ ENV = {
     "LUFFY_LOGIN_RATE_LIMIT": "1000000 per minute",
     "LUFFY_MAIL_SERVER": "127.0.0.1", "LUFFY_SMS_BACKEND": "webhook",  # no log backends in production
     "LUFFY_SMS_WEBHOOK_URL": "http://127.0.0.1:9/sms",
+    "LUFFY_CELERY_BROKER_URL": "redis://127.0.0.1:6379/13",  # required; never connected to
     "PYTHONHASHSEED": "0",  # the same dict and set layouts in both runs (see above)
 }
 KINDS = ("healthz", "verify", "me", "refresh", "login")
