@@ -25,12 +25,6 @@ class Undeliverable(Exception):
     """The provider refused the message; no retry will change that."""
 
 
-def masked(destination):
-    """A destination as logs show it outside the log backends: ``138****01``."""
-    name, at, domain = destination.partition("@")
-    return (name[:2] + "****" + at + domain) if at else (destination[:3] + "****" + destination[-2:])
-
-
 def send_email(to, subject, text):
     """Send a plain-text email through ``MAIL_SERVER``, or write it to the log."""
     config = current_app.config

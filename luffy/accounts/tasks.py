@@ -12,6 +12,7 @@ from celery import shared_task
 from flask import current_app
 
 from luffy.accounts import senders
+from luffy.logs import masked
 
 log = logging.getLogger(__name__)
 
@@ -20,14 +21,14 @@ def _deliver(task, send, to, *args):
     try:
         send(to, *args)
     except senders.Undeliverable as e:
-        log.error("%s to %s dropped: %s", task.name, senders.masked(to), e)
+        log.error("%s to %s dropped: %s", task.name, masked(to), e)
         return
     except senders.DeliveryError as e:
         retries = task.request.retries
-        log.warning("%s to %s failed (try %d): %s", task.name, senders.masked(to), retries + 1, e)
+        log.warning("%s to %s failed (try %d): %s", task.name, masked(to), retries + 1, e)
         raise task.retry(exc=e, countdown=min(2 ** (retries + 1), 60),
                          max_retries=current_app.config["MESSAGE_MAX_RETRIES"])
-    log.info("%s to %s delivered", task.name, senders.masked(to))
+    log.info("%s to %s delivered", task.name, masked(to))
 
 
 @shared_task(bind=True, name="luffy.send_sms", ignore_result=True)
