@@ -178,3 +178,19 @@ def test_rabbitmq_as_the_broker(tmp_path, make_app, providers):
         code = wait_for(lambda: sms.codes_to("+86" + MOBILE))[-1]
         assert register(client, MOBILE, code).status_code == 201
 
+def test_a_late_provider_gets_every_retry_of_a_message_under_one_key(system):
+    """Through the broker, a retry is the same message: Twilio gets the same
+    I-Twilio-Idempotency-Token (the task's id) on every try; another message, another."""
+    app, worker, sms, mail = system
+    sms.late, sms.late_by = 1, 2.0  # takes the first try, answers after SMS_TIMEOUT (1 s)
+    worker.start()
+    client = app.test_client()
+    assert send_sms(client, MOBILE).status_code == 202
+    wait_for(lambda: len(sms.keys) >= 2 and "luffy.send_sms to 139****78 delivered" in worker.output())
+    first, retry = sms.keys[:2]
+    assert first and first == retry and "failed (try 1)" in worker.output()
+    assert first in worker.output()  # the task's id, as the worker logs it
+    assert send_sms(client, "13912345679").status_code == 202
+    wait_for(lambda: len(sms.keys) == 3)
+    assert sms.keys[2] not in (None, first)
+
