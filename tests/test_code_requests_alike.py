@@ -175,8 +175,8 @@ def test_every_kind_of_code_request_does_the_same_work_with_or_without_an_accoun
         "email reset": lambda i: (email_request(client, f"u{i}@example.com", "reset", i),
                                   email_request(client, f"nobody{i}@example.com", "reset", 500 + i)),
         "email confirm": lambda i: (
-            email_request(client, f"new{i}@example.com", "confirm", i, headers),
-            email_request(client, f"u{i + 1}@example.com", "confirm", 500 + i, headers)),
+            email_request(client, f"new{i}@example.com", "confirm", i, headers, PASSWORD),
+            email_request(client, f"u{i + 1}@example.com", "confirm", 500 + i, headers, PASSWORD)),
     }
     sent = 0
     for kind, pair in kinds.items():

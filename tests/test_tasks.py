@@ -81,7 +81,8 @@ def test_email_goes_through_smtp(make_app, mail):
     response = client.post("/users/login/", json={"username": "alice", "password": "correct horse battery"})
     headers = {"Authorization": f"Bearer {response.get_json()['token']}"}
     response = client.post("/users/email/code", headers=headers,
-                           json={"email": "alice.new@example.com", "purpose": "confirm"})
+                           json={"email": "alice.new@example.com", "purpose": "confirm",
+                                 "password": "correct horse battery"})
     assert response.status_code == 202
     (message,) = mail.messages
     assert message["From"] == "luffy <no-reply@luffy.test>" and message["Subject"].startswith("Confirm")
@@ -98,7 +99,8 @@ def test_smtp_down_is_retried(make_app, caplog):
     add_user(app)
     client = app.test_client()
     token = client.post("/users/login/", json={"username": "alice", "password": "correct horse battery"})
-    response = client.post("/users/email/code", json={"email": "new@example.com", "purpose": "confirm"},
+    response = client.post("/users/email/code", json={"email": "new@example.com", "purpose": "confirm",
+                                                      "password": "correct horse battery"},
                            headers={"Authorization": f"Bearer {token.get_json()['token']}"})
     assert response.status_code == 202
     assert "luffy.send_email to ne****@example.com failed (try 3): SMTP server unavailable" in caplog.text

@@ -13,9 +13,12 @@ import os
 import time
 
 import pytest
+from sqlalchemy import update
 
+from luffy.auth.models import User
+from luffy.extensions import db
 from tests.accounts import STRONG, register, send_sms
-from tests.conftest import DATABASE_URL, REDIS_URL, AuthActions, add_user
+from tests.conftest import DATABASE_URL, PASSWORD, REDIS_URL, AuthActions, add_user
 from tests.servers import BROKER_URL, Worker, drop_queue, queue_name, reachable, server_env
 from tests.standins import TWILIO_FROM, TWILIO_SID, TWILIO_TOKEN, MailServer, SmsProvider, wait_for
 
@@ -93,7 +96,7 @@ def test_a_real_worker_delivers_and_every_flow_completes_end_to_end(system):
 
     # Confirm an email over SMTP, then reset the password with a code sent there.
     response = client.post("/users/email/code", headers=headers,
-                           json={"email": "neo@example.com", "purpose": "confirm"})
+                           json={"email": "neo@example.com", "purpose": "confirm", "password": STRONG})
     assert response.status_code == 202
     code = wait_for(lambda: mail.codes_to("neo@example.com"))[-1]
     response = client.post("/users/email/confirm", headers=headers,
@@ -157,7 +160,7 @@ def test_slow_providers_do_not_hold_the_request_and_the_task_retries(system):
     headers = AuthActions(client).headers(MOBILE, STRONG)
     mail.gate.clear()  # the SMTP server holds every message past MAIL_TIMEOUT
     response = client.post("/users/email/code", headers=headers,
-                           json={"email": "slow@example.com", "purpose": "confirm"})
+                           json={"email": "slow@example.com", "purpose": "confirm", "password": STRONG})
     assert response.status_code == 202
     wait_for(lambda: "luffy.send_email to sl****@example.com failed (try 1)" in worker.output())
     mail.gate.set()
@@ -178,6 +181,7 @@ def test_rabbitmq_as_the_broker(tmp_path, make_app, providers):
         code = wait_for(lambda: sms.codes_to("+86" + MOBILE))[-1]
         assert register(client, MOBILE, code).status_code == 201
 
+
 def test_a_late_provider_gets_every_retry_of_a_message_under_one_key(system):
     """Through the broker, a retry is the same message: Twilio gets the same
     I-Twilio-Idempotency-Token (the task's id) on every try; another message, another."""
@@ -194,3 +198,23 @@ def test_a_late_provider_gets_every_retry_of_a_message_under_one_key(system):
     wait_for(lambda: len(sms.keys) == 3)
     assert sms.keys[2] not in (None, first)
 
+
+def test_the_replaced_confirmed_address_is_told_through_the_queue(system):
+    app, worker, sms, mail = system
+    add_user(app, email="old@example.com")
+    with app.app_context():
+        db.session.execute(update(User).values(email_verified=True))
+        db.session.commit()
+    worker.start()
+    client = app.test_client()
+    headers = AuthActions(client).headers()
+    response = client.post("/users/email/code", headers=headers, json={
+        "email": "new@example.com", "purpose": "confirm", "password": PASSWORD})
+    assert response.status_code == 202
+    code = wait_for(lambda: mail.codes_to("new@example.com"))[-1]
+    response = client.post("/users/email/confirm", headers=headers,
+                           json={"email": "new@example.com", "code": code})
+    assert response.status_code == 200
+    (notice,) = wait_for(lambda: [m for m in mail.messages if m["To"] == "old@example.com"])
+    assert notice["Subject"] == "Your luffy email was changed"
+    assert "changed to ne****@example.com" in notice.get_content()

@@ -20,8 +20,10 @@ from luffy.accounts import codes, messages, tasks
 from luffy.accounts.strength import password_problems
 from luffy.auth import services as auth_services
 from luffy.auth.models import User
-from luffy.errors import APIError
+from luffy.auth.throttle import account_key
+from luffy.errors import APIError, PasswordRejected
 from luffy.extensions import db
+from luffy.logs import masked
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +43,10 @@ EMAIL_TEXT = {
 }
 # Who may receive a code (luffy/accounts/messages.py decides, in the worker).
 SMS_ONLY_TO = {"register": "newcomer", "login": "account", "reset": "account"}
+EMAIL_CHANGED_SUBJECT = "Your luffy email was changed"
+EMAIL_CHANGED_TEXT = ("The email of your luffy account was changed to {email}. If you did not "
+                      "change it, reset your password and contact us.")
+WRONG_PASSWORD = "Wrong password."
 
 
 def mobile_registered(mobile):
@@ -98,6 +104,19 @@ def send_email_code(email, purpose, address, user=None):
     return _send_code(tasks.send_email, codes.email(email), bound, address, message)
 
 
+def send_confirmation_code(user, email, password, address, guard):
+    """Send a code to confirm ``email`` as ``user``'s, if ``password`` is the account's.
+
+    A wrong password is a failed password attempt (``guard`` may refuse the try: 429),
+    so a token alone cannot put a new email on an account.
+    """
+    account = account_key(user)
+    guard.admit(account)
+    if not user.check_password(password)[0]:
+        raise PasswordRejected(account, APIError.invalid({"password": [WRONG_PASSWORD]}))
+    return send_email_code(email, "confirm", address, user)
+
+
 def sms_login(mobile, code):
     """The active account of ``mobile`` if ``code`` is its live login code; else 401."""
     claim = codes.check(codes.sms(mobile), "login", code)
@@ -139,7 +158,8 @@ def register(data):
 
 
 def confirm_email(user, email, code):
-    """Set ``user``'s email to ``email``, confirmed, if ``code`` was sent there for it."""
+    """Set ``user``'s email to ``email``, confirmed, if ``code`` was sent there for it;
+    the confirmed address it replaces is told."""
     email = email.lower()
     claim = codes.check(codes.email(email), f"confirm:{user.id}", code)
     if claim is None:
@@ -148,6 +168,10 @@ def confirm_email(user, email, code):
         raise APIError.invalid({"email": [TAKEN]})
     if not codes.consume(claim):
         raise APIError.invalid({"code": [WRONG_CODE]})
+    if user.email_verified and user.email and user.email != email:
+        # Told before the change is saved: no confirmed address is replaced unannounced.
+        _enqueue(tasks.send_email, {"to": user.email, "subject": EMAIL_CHANGED_SUBJECT,
+                                    "text": EMAIL_CHANGED_TEXT.format(email=masked(email))})
     user.email, user.email_verified = email, True
     try:
         db.session.commit()
