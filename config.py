@@ -10,7 +10,6 @@ repository's development secret is used only when development is chosen by name
 (``make run`` does).
 """
 
-import logging
 import os
 import re
 from datetime import timedelta
@@ -77,7 +76,7 @@ class Config:
     CODE_MAX_TRIES = 5  # wrong codes that kill a code
     LOOKUP_RATE_LIMIT = "30 per minute"  # GET /users/mobile/<mobile>, per client address (IPv6: /64)
     PASSWORD_MIN_STRENGTH = 2  # zxcvbn score (0-4) a new password needs
-    CELERY_BROKER_URL = None  # redis://... or amqp://...; None: tasks run in-process
+    CELERY_BROKER_URL = None  # redis://... or amqp://...; None: tasks run in-process (not in production)
     CELERY_QUEUE = "luffy"  # the queue the tasks go to and the worker reads
     MESSAGE_MAX_RETRIES = 6  # deliveries retried with exponential backoff (2 s, 4 s ... 60 s)
     MAIL_SERVER = None  # None: emails go to the log (development only)
@@ -139,6 +138,7 @@ DEPLOYMENT_NAMES = {
 }
 
 IN_PROCESS_REDIS = "memory://"
+IN_PROCESS_BROKERS = ("memory", "cache+memory")  # kombu transports that never leave the process
 _LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
 ORIGIN = re.compile(
     rf"https?://{_LABEL}(?:\.{_LABEL})*(?::[0-9]{{1,5}})?",
@@ -268,7 +268,7 @@ def check_production(config):
 
 
 def check_production_messages(config):
-    """Refuse the development-only message backends; say so when tasks run in-process."""
+    """Refuse the development-only message backends, and a start without a broker."""
     if not config.get("MAIL_SERVER"):
         raise RuntimeError("MAIL_SERVER is not set: production sends email over SMTP, not to the log")
     backend = config.get("SMS_BACKEND")
@@ -281,6 +281,12 @@ def check_production_messages(config):
     for key in needed[backend]:
         if not config.get(key):
             raise RuntimeError(f"SMS_BACKEND is {backend} but {key} is not set")
-    if not config.get("CELERY_BROKER_URL"):
-        logging.getLogger("luffy.accounts").warning(
-            "CELERY_BROKER_URL is not set: messages are sent in-process, and requests wait for them")
+    broker = config.get("CELERY_BROKER_URL") or ""
+    if not broker:
+        # Sent in-process, a message makes its request wait for the provider, and that
+        # wait tells whether the destination has an account.
+        raise RuntimeError("CELERY_BROKER_URL is not set: production hands messages to a broker "
+                           "(redis://... or amqp://...) and a worker (celery -A wsgi:celery worker)")
+    if broker.split("://", 1)[0] in IN_PROCESS_BROKERS:
+        raise RuntimeError(f"CELERY_BROKER_URL is {broker!r}, a broker inside this process that no "
+                           "worker reads: production needs Redis or RabbitMQ")

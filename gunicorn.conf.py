@@ -59,6 +59,17 @@ access_log_format = (
     'agent="%(a)s"'
 )
 
+
+def post_worker_init(worker):
+    """Once a worker has loaded the app, its access and error lines mask what luffy's
+    own lines mask: the mobile number of ``/users/mobile/<m>`` and ``/users/sms/<m>``
+    (luffy.logs.redact). Imported here, in the worker, never at the top of this file:
+    the master then holds no luffy code, so the workers of a HUP reload import it anew."""
+    from luffy.logs import Redacted
+
+    for logger in (worker.log.access_log, worker.log.error_log):
+        logger.addFilter(Redacted())
+
 # Refuse oversized request lines and headers before the app sees them (gunicorn's
 # defaults, stated here so that the limits are visible next to MAX_CONTENT_LENGTH).
 limit_request_line = 4094

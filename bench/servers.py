@@ -46,9 +46,10 @@ def luffy_settings(db_url, redis_url, secret):
         "REDIS_URL": redis_url,
         # The bench measures throughput, not the throttle: every account is hammered.
         "LUFFY_LOGIN_RATE_LIMIT": RATE_LIMIT,
-        # Production refuses the log-only message backends; the bench sends no message.
+        # Production refuses the log-only message backends and a start without a broker;
+        # the bench sends no message, so the broker is never connected to.
         "LUFFY_MAIL_SERVER": "127.0.0.1", "LUFFY_SMS_BACKEND": "webhook",
-        "LUFFY_SMS_WEBHOOK_URL": "http://127.0.0.1:9/sms",
+        "LUFFY_SMS_WEBHOOK_URL": "http://127.0.0.1:9/sms", "LUFFY_CELERY_BROKER_URL": redis_url,
     }
 
 

@@ -6,7 +6,9 @@ once a service has set ``g.user_id``, the method and the path. Each failed reque
 (and, at DEBUG, every request) ends with one line with its status and duration; each
 login attempt ends with one line with its outcome (``success``, ``failure``: a refused
 password, ``throttled``, ``unavailable``: an outage, ``invalid`` or ``error``). Bodies
-are never logged, and anything shaped like a JWT is masked.
+are never logged, anything shaped like a JWT is masked, and so is the mobile number of
+a ``/users/mobile/<m>`` or ``/users/sms/<m>`` path (:func:`redact`, which gunicorn's
+lines go through too: :class:`Redacted`, installed by gunicorn.conf.py).
 """
 
 import json
@@ -21,15 +23,35 @@ from flask import current_app, g, has_request_context, request
 
 REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 JWT = re.compile(r"eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
+# The path segment that holds a mobile number, as a request line or a path shows it.
+MOBILE_IN_PATH = re.compile(r"(/(?:mobile|sms)/)([^/?#\s\"\]]+)")
 FIELDS = ("request_id", "user_id", "method", "path", "status", "duration_ms", "event", "outcome")
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 log = logging.getLogger("luffy.request")
 
 
+def masked(destination):
+    """A mobile number or email as logs show it: ``138****01``, ``al****@example.com``."""
+    name, at, domain = destination.partition("@")
+    if at:
+        return name[:2] + "****" + at + domain
+    return destination[:3] + "****" + destination[-2:] if len(destination) > 7 else "****"
+
+
 def redact(text):
-    """``text`` with every JWT-shaped run replaced."""
-    return JWT.sub("[token]", text)
+    """``text`` with every JWT-shaped run replaced, and the mobile numbers of paths masked."""
+    return MOBILE_IN_PATH.sub(lambda m: m.group(1) + masked(m.group(2)), JWT.sub("[token]", text))
+
+
+class Redacted(logging.Filter):
+    """Passes another library's records (gunicorn's access and error lines) through
+    :func:`redact`: the record's message is formatted and masked here."""
+
+    def filter(self, record):
+        """Never drops a record; masks its message."""
+        record.msg, record.args = redact(record.getMessage()), None
+        return True
 
 
 class RequestContext(logging.Filter):
@@ -39,7 +61,7 @@ class RequestContext(logging.Filter):
         """Never drops a record; only fills in what is known."""
         if has_request_context():
             for key, value in (("request_id", g.get("request_id")), ("user_id", g.get("user_id")),
-                               ("method", request.method), ("path", request.path)):
+                               ("method", request.method), ("path", redact(request.path))):
                 if getattr(record, key, None) is None:
                     setattr(record, key, value)
         return True
@@ -152,5 +174,8 @@ def register_logging(app):
     logger.addHandler(handler)
     logger.setLevel(app.config["LOG_LEVEL"])
     app.extensions["luffy_log_handler"] = handler
+    werkzeug = logging.getLogger("werkzeug")  # the development server's request lines
+    if not any(isinstance(f, Redacted) for f in werkzeug.filters):
+        werkzeug.addFilter(Redacted())
     app.before_request(_begin)
     app.after_request(_end)

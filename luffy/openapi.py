@@ -137,11 +137,13 @@ def _paths():
             "Sign up with a mobile number and its SMS code: the login answer", s.LoginAnswerSchema,
             WRITE, a.RegisterSchema, tag="accounts", parameters=COOKIES_PARAMETER)))},
         "/users/email/code": {"post": _answered(202, _operation(
-            "Send a code by email: `confirm` (needs an access token) or `reset`",
+            "Send a code by email: `confirm` (needs an access token and the account's "
+            "`password`) or `reset`; 202 whether or not a message goes out",
             a.CodeSentSchema, (*WRITE, 401, 429), a.EmailCodeRequestSchema, tag="accounts",
             security=[{}, *AUTHENTICATED]))},
         "/users/email/confirm": {"post": _operation(
-            "Set and confirm the account's email with its code: the profile", s.UserSchema,
+            "Set and confirm the account's email with its code: the profile (a confirmed "
+            "address it replaces is told)", s.UserSchema,
             (*WRITE, 401), a.EmailConfirmSchema, tag="accounts", security=AUTHENTICATED)},
         "/users/password/reset": {"post": _token_answer(_operation(
             "Set a new password with a reset code; every session of the account ends",

@@ -1,7 +1,9 @@
 """The Celery app, built the way Flask's Celery example does (``celery_init_app``).
 
 ``CELERY_BROKER_URL`` names the broker (Redis or RabbitMQ); without one, tasks run
-in-process (``task_always_eager``), so the embedded default needs no broker. A task
+in-process (``task_always_eager``), so the embedded default needs no broker (production
+refuses to start without one: config.check_production_messages). The worker needs the
+web processes' ``SECRET_KEY`` (messages are sealed with it) and database. A task
 is acknowledged only after it ran, and given back to the queue when its worker dies,
 so a restart loses no message. ``app.config["CELERY"]`` (a mapping) may override any
 of Celery's own settings.

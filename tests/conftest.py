@@ -18,13 +18,15 @@ from luffy import create_app
 from luffy.auth import services
 from luffy.auth.models import RefreshToken, User
 from luffy.extensions import db
+from tests.servers import BROKER_URL
 
 DATABASE_URL = os.environ.get("LUFFY_TEST_DATABASE_URL")
 REDIS_URL = os.environ.get("LUFFY_TEST_REDIS_URL")
 PASSWORD = "correct horse battery"
-# What a production start needs besides its secret: no development-only message backend.
+# What a production start needs besides its secret: no development-only message backend,
+# and a broker (never connected to unless a message is sent).
 PRODUCTION_MESSAGES = {"MAIL_SERVER": "127.0.0.1", "SMS_BACKEND": "webhook",
-                       "SMS_WEBHOOK_URL": "http://127.0.0.1:9/sms"}
+                       "SMS_WEBHOOK_URL": "http://127.0.0.1:9/sms", "CELERY_BROKER_URL": BROKER_URL}
 
 
 def pytest_report_header():

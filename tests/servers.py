@@ -1,8 +1,16 @@
-"""Boot ``gunicorn wsgi:app`` on a free loopback port, the way it is deployed."""
+"""Boot ``gunicorn wsgi:app`` on a free loopback port, and its Celery worker
+(``celery -A wsgi:celery worker``), the way they are deployed.
+
+Production needs a broker: ``BROKER_URL`` is ``LUFFY_TEST_BROKER_URL``, else
+``LUFFY_TEST_REDIS_URL``, else the machine's Redis (DB 6). A server that sends no
+message never connects to it; one that does needs a :class:`Worker` with the same
+environment and a queue of its own (``queue_name``).
+"""
 
 import json
 import os
 import secrets
+import signal
 import socket
 import subprocess
 import sys
@@ -12,6 +20,8 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+BROKER_URL = (os.environ.get("LUFFY_TEST_BROKER_URL") or os.environ.get("LUFFY_TEST_REDIS_URL")
+              or "redis://127.0.0.1:6379/6")
 
 
 def free_port():
@@ -31,9 +41,11 @@ def server_env(database_url, redis_url=None, **settings):
     env.update(SECRET_KEY=secrets.token_hex(32), DATABASE_URL=database_url, PYTHONUNBUFFERED="1")
     env.pop("CART_REDIS_URL", None)
     env["REDIS_URL"] = redis_url or "memory://"
-    # Production refuses the development-only message backends (config.py).
+    # Production refuses the development-only message backends, and a start without a
+    # broker (config.py).
     settings = {"MAIL_SERVER": "127.0.0.1", "SMS_BACKEND": "webhook",
-                "SMS_WEBHOOK_URL": "http://127.0.0.1:9/sms", **settings}
+                "SMS_WEBHOOK_URL": "http://127.0.0.1:9/sms", "CELERY_BROKER_URL": BROKER_URL,
+                **settings}
     for key, value in settings.items():
         env[f"LUFFY_{key}"] = value if isinstance(value, str) else json.dumps(value)
     return env
@@ -111,3 +123,88 @@ def request(method, url, body=None, headers=None, form=False):
             return r.status, r.headers, json.loads(r.read() or b"null")
     except urllib.error.HTTPError as e:
         return e.code, e.headers, json.loads(e.read() or b"null")
+
+
+def queue_name():
+    """A queue of one test's own, so that runs sharing a broker do not mix."""
+    return f"luffy-test-{secrets.token_hex(4)}"
+
+
+def reachable(url):
+    """Why the broker at ``url`` cannot be used, or None."""
+    import redis
+
+    try:
+        if url.startswith("redis"):
+            redis.Redis.from_url(url, socket_connect_timeout=1).ping()
+        else:
+            from kombu import Connection
+
+            with Connection(url, connect_timeout=2) as connection:
+                connection.ensure_connection(max_retries=1)
+    except Exception as e:  # any failure to connect means: no such broker here
+        return f"no broker at {url}: {e.__class__.__name__}"
+    return None
+
+
+class Worker:
+    """``celery -A wsgi:celery worker`` with ``env`` (a :func:`server_env`, whose secret
+    and database the web side must share), on ``LUFFY_CELERY_QUEUE``: one process
+    (``pool`` solo), or the production default (prefork) with one child.
+
+    (With RabbitMQ, a solo worker fed a steady stream of messages takes some only ~10 s
+    late; prefork, which production runs, does not: tests of many messages use it.)"""
+
+    def __init__(self, env, log_path, pool="solo"):
+        self.env, self.log_path, self.pool = env, log_path, pool
+        self.queue = env["LUFFY_CELERY_QUEUE"]
+        self.process = None
+
+    def start(self):
+        """Start the worker and wait until it consumes its queue."""
+        self.log = open(self.log_path, "a")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "wsgi:celery", "worker", "-P", self.pool, "-c", "1",
+             "-Q", self.queue, "-n", f"{self.queue}@%h", "--without-gossip", "--without-mingle",
+             "--without-heartbeat", "-l", "INFO"],
+            cwd=ROOT, env=self.env, stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and self.process.poll() is None \
+                and " ready." not in self.output():
+            time.sleep(0.05)
+        assert self.process.poll() is None and " ready." in self.output(), self.output()
+        return self
+
+    def output(self):
+        """Everything the worker wrote so far."""
+        return self.log_path.read_text() if self.log_path.exists() else ""
+
+    def stop(self):
+        """A warm shutdown (SIGTERM), as a deploy or a restart does."""
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        if self.process:
+            self.log.close()
+            self.process = None
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+def drop_queue(url, queue):
+    """Delete ``queue`` from the broker at ``url`` (a test's leftovers)."""
+    from kombu import Connection
+
+    try:
+        with Connection(url, connect_timeout=2) as connection:
+            connection.default_channel.queue_delete(queue)
+    except Exception:  # already gone, or the broker went away: nothing to clean
+        pass

@@ -1,7 +1,8 @@
 """Local stand-ins of the message providers, and reading codes from what they got.
 
 ``SmsProvider`` answers both SMS backends: the in-house webhook (``POST /webhook``,
-JSON ``{"to", "text"}``) and Twilio's Messages API (``POST
+JSON ``{"to", "text"}``, deduplicated by its ``Idempotency-Key`` as a gateway may)
+and Twilio's Messages API (``POST
 /2010-04-01/Accounts/{AccountSid}/Messages.json``), checked the way Twilio documents
 it: HTTP Basic with the Account SID and auth token, a form body with ``To`` in E.164,
 ``From`` (or ``MessagingServiceSid``) and ``Body``; 201 with the message resource.
@@ -48,7 +49,9 @@ class SmsProvider:
 
     ``mode``: ``ok``; ``down`` (503 to everything); ``refuse`` (Twilio's 400 for an
     invalid number). While ``gate`` is cleared the provider is slow: it holds every
-    request until the gate opens again.
+    request until the gate opens again. With ``late`` above 0 it takes the next ``late``
+    messages but answers each ``late_by`` seconds late (a provider that delivers and
+    answers after the sender gave up). ``keys`` holds each request's idempotency header.
     """
 
     def __init__(self, mode="ok"):
@@ -58,6 +61,9 @@ class SmsProvider:
         self.messages = []  # (to, text) of each accepted message
         self.requests = 0
         self.rejected = []  # why a request broke the provider's documented rules
+        self.keys = []  # Idempotency-Key (webhook) or I-Twilio-Idempotency-Token of each request
+        self.late, self.late_by = 0, 0.0
+        self.taken = set()  # idempotency keys of the webhook messages taken
         provider = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -67,6 +73,8 @@ class SmsProvider:
             def do_POST(self):
                 provider.requests += 1
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                provider.keys.append(self.headers.get(
+                    "Idempotency-Key" if self.path == "/webhook" else "I-Twilio-Idempotency-Token"))
                 provider.gate.wait(60)
                 if provider.mode == "down":
                     return self.answer(503, {"message": "unavailable"})
@@ -75,12 +83,18 @@ class SmsProvider:
                 return provider.twilio(self, body)
 
             def answer(self, status, payload):
+                if provider.late > 0:  # taken, but the answer comes after the sender gave up
+                    provider.late -= 1
+                    time.sleep(provider.late_by)
                 data = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                except OSError:  # the sender stopped waiting (a late answer)
+                    pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
@@ -89,14 +103,18 @@ class SmsProvider:
         self.thread.start()
 
     def webhook(self, handler, body):
-        """The in-house gateway: JSON ``{"to", "text"}``, 2xx delivered."""
+        """The in-house gateway: JSON ``{"to", "text"}``, 2xx delivered; a message whose
+        ``Idempotency-Key`` it already took is answered again, not sent again."""
         try:
             message = json.loads(body)
             to, text = message["to"], message["text"]
         except (ValueError, KeyError, TypeError):
             self.rejected.append("webhook body")
             return handler.answer(400, {"error": "bad body"})
-        self.messages.append((to, text))
+        key = handler.headers.get("Idempotency-Key")
+        if key is None or key not in self.taken:
+            self.taken.add(key)
+            self.messages.append((to, text))
         return handler.answer(200, {"ok": True})
 
     def twilio(self, handler, body):
@@ -141,6 +159,7 @@ class MailServer:
     """A real SMTP server on a free loopback port, keeping each message it receives.
 
     While ``gate`` is cleared it is slow: it holds each message before answering.
+    ``taken`` has every message whose data arrived, answered or not.
     """
 
     def __init__(self):
@@ -149,6 +168,7 @@ class MailServer:
         from aiosmtpd.controller import Controller
 
         self.messages = []  # email.message.EmailMessage
+        self.taken = []  # the same, including those the client stopped waiting for
         self.gate = threading.Event()
         self.gate.set()
         self.attempts = 0
@@ -159,9 +179,11 @@ class MailServer:
                 from email import message_from_bytes, policy
 
                 server.attempts += 1
+                message = message_from_bytes(envelope.content, policy=policy.default)
+                server.taken.append(message)
                 while not server.gate.is_set():
                     await asyncio.sleep(0.05)
-                server.messages.append(message_from_bytes(envelope.content, policy=policy.default))
+                server.messages.append(message)
                 return "250 OK"
 
         self.port = free_port()

@@ -253,7 +253,8 @@ def test_daily_cap_per_destination_and_per_address_refused_requests_do_not_count
 
 def test_email_confirmation_sets_the_email_and_its_flag(client, user, auth_headers, outbox):
     response = client.post("/users/email/code", headers=auth_headers,
-                           json={"email": "Alice.New@Example.com", "purpose": "confirm"})
+                           json={"email": "Alice.New@Example.com", "purpose": "confirm",
+                                 "password": PASSWORD})
     assert response.status_code == 202 and response.get_json() == {"resend_after": 60}
     code = outbox.code("alice.new@example.com")
     response = client.post("/users/email/confirm", headers=auth_headers,
@@ -267,10 +268,10 @@ def test_email_confirmation_sets_the_email_and_its_flag(client, user, auth_heade
 
 def test_email_confirmation_needs_a_token_and_its_own_code(client, user, auth, auth_headers,
                                                            make_user, outbox):
-    response = client.post("/users/email/code", json={"email": "x@example.com", "purpose": "confirm"})
+    body = {"email": "x@example.com", "purpose": "confirm", "password": PASSWORD}
+    response = client.post("/users/email/code", json=body)
     assert response.status_code == 401
-    client.post("/users/email/code", headers=auth_headers,
-                json={"email": "x@example.com", "purpose": "confirm"})
+    client.post("/users/email/code", headers=auth_headers, json=body)
     code = outbox.code("x@example.com")
     make_user("bob", email="bob@example.com", mobile="13800000002")
     bob = auth.headers("bob")
@@ -283,7 +284,8 @@ def test_no_confirmation_code_for_an_email_another_account_uses(client, user, ma
     make_user("bob", email="bob@example.com", mobile="13800000002")
     headers = AuthActions(client).headers()
     response = client.post("/users/email/code", headers=headers,
-                           json={"email": "BOB@example.com", "purpose": "confirm"})
+                           json={"email": "BOB@example.com", "purpose": "confirm",
+                                 "password": PASSWORD})
     assert response.status_code == 202
     assert outbox.to("bob@example.com") == []
 
@@ -331,7 +333,7 @@ def test_reset_by_email_goes_only_to_a_confirmed_address(make_app, outbox):
     response = client.post("/users/email/code", json={"email": "alice@example.com", "purpose": "reset"})
     assert response.status_code == 202 and outbox.to("alice@example.com") == []  # not confirmed
     client.post("/users/email/code", headers=headers,
-                json={"email": "alice@example.com", "purpose": "confirm"})
+                json={"email": "alice@example.com", "purpose": "confirm", "password": PASSWORD})
     client.post("/users/email/confirm", headers=headers,
                 json={"email": "alice@example.com", "code": outbox.code("alice@example.com")})
     response = client.post("/users/email/code", json={"email": "Alice@Example.com", "purpose": "reset"})
@@ -372,7 +374,7 @@ def test_basic_auth_guesses_on_the_email_endpoints_count_like_logins(make_app, p
     app = make_app(LOGIN_RATE_LIMIT="2 per minute")
     add_user(app)
     client = app.test_client()
-    body = {"email": "a@example.com", "code": "123456", "purpose": "confirm"}
+    body = {"email": "a@example.com", "code": "123456", "purpose": "confirm", "password": PASSWORD}
     for _ in range(2):
         assert client.post(path, json=body, headers=AuthActions.basic(password="wrong")).status_code == 401
     response = client.post(path, json=body, headers=AuthActions.basic(password="wrong"))

@@ -24,7 +24,7 @@ def test_readme_curl_examples(tmp_path, make_app):
     make_app()  # on a real database: empties the tables
     # As `make run` serves: the development configuration, whose messages go to the log.
     env = server_env(DATABASE_URL or f"sqlite:///{tmp_path}/luffy.db", REDIS_URL,
-                     CONFIG="development", SMS_BACKEND="log", MAIL_SERVER="")
+                     CONFIG="development", SMS_BACKEND="log", MAIL_SERVER="", CELERY_BROKER_URL="")
     flask(env, "db", "upgrade")
     flask(env, "users", "demo")
     (ROOT / ".pytest_cache").mkdir(exist_ok=True)  # where Server keeps gunicorn's output

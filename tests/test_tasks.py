@@ -1,7 +1,13 @@
 """The senders and tasks, in-process (no broker): real SMTP (aiosmtpd) and a local
 stand-in of the SMS providers that checks each request as the provider documents it."""
 
+import threading
+
 import pytest
+from sqlalchemy import update
+
+from luffy.auth.models import User
+from luffy.extensions import db
 
 from tests.accounts import register, send_sms
 from tests.conftest import add_user
@@ -75,7 +81,8 @@ def test_email_goes_through_smtp(make_app, mail):
     response = client.post("/users/login/", json={"username": "alice", "password": "correct horse battery"})
     headers = {"Authorization": f"Bearer {response.get_json()['token']}"}
     response = client.post("/users/email/code", headers=headers,
-                           json={"email": "alice.new@example.com", "purpose": "confirm"})
+                           json={"email": "alice.new@example.com", "purpose": "confirm",
+                                 "password": "correct horse battery"})
     assert response.status_code == 202
     (message,) = mail.messages
     assert message["From"] == "luffy <no-reply@luffy.test>" and message["Subject"].startswith("Confirm")
@@ -92,7 +99,52 @@ def test_smtp_down_is_retried(make_app, caplog):
     add_user(app)
     client = app.test_client()
     token = client.post("/users/login/", json={"username": "alice", "password": "correct horse battery"})
-    response = client.post("/users/email/code", json={"email": "new@example.com", "purpose": "confirm"},
+    response = client.post("/users/email/code", json={"email": "new@example.com", "purpose": "confirm",
+                                                      "password": "correct horse battery"},
                            headers={"Authorization": f"Bearer {token.get_json()['token']}"})
     assert response.status_code == 202
     assert "luffy.send_email to ne****@example.com failed (try 3): SMTP server unavailable" in caplog.text
+
+
+def test_a_late_answer_is_retried_with_the_same_idempotency_key(make_app, provider, caplog):
+    """The gateway takes the message but answers after SMS_TIMEOUT, twice: every try of
+    the message carries one Idempotency-Key, so the gateway sends it once."""
+    provider.late, provider.late_by = 2, 1.0
+    client = make_app(SMS_BACKEND="webhook", SMS_WEBHOOK_URL=provider.url + "/webhook",
+                      SMS_TIMEOUT=0.3).test_client()
+    assert send_sms(client, MOBILE).status_code == 202
+    assert provider.requests == 3 and "failed (try 2): SMS provider unavailable: ReadTimeout" in caplog.text
+    key = provider.keys[0]
+    assert key and provider.keys == [key] * 3
+    assert len(provider.messages) == 1  # what the key is for: one SMS, not three
+    # Another message has another key.
+    assert send_sms(client, "13912345679", address="10.1.0.2").status_code == 202
+    assert provider.keys[3] not in (None, key)
+
+
+def test_twilio_gets_the_message_id_in_its_idempotency_header(make_app, provider):
+    provider.late, provider.late_by = 1, 1.0
+    client = make_app(**twilio(provider, SMS_TIMEOUT=0.3)).test_client()
+    assert send_sms(client, MOBILE).status_code == 202
+    assert provider.requests == 2 and provider.rejected == []
+    key = provider.keys[0]
+    assert key and provider.keys == [key, key]
+
+
+def test_each_try_of_an_email_has_one_message_id(make_app, mail):
+    """A mail server that took the message but answered too late sees the same
+    Message-ID again (and may drop the copy)."""
+    app = make_app(MAIL_SERVER="127.0.0.1", MAIL_PORT=mail.port, MAIL_TIMEOUT=0.5,
+                   MAIL_DEFAULT_SENDER="luffy <no-reply@luffy.test>", MESSAGE_MAX_RETRIES=1)
+    add_user(app)
+    with app.app_context():
+        db.session.execute(update(User).values(email_verified=True))
+        db.session.commit()
+    mail.gate.clear()  # the first try times out while the server holds the message
+    threading.Timer(0.8, mail.gate.set).start()
+    response = app.test_client().post("/users/email/code", json={
+        "email": "alice@example.com", "purpose": "reset"})
+    assert response.status_code == 202
+    assert len(mail.taken) == 2 and len(mail.messages) == 1  # taken twice, answered once
+    ids = {m["Message-ID"] for m in mail.taken}
+    assert len(ids) == 1 and ids.pop().endswith("@luffy.test>")

@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from tests.accounts import outbox  # noqa: F401
-from tests.conftest import AuthActions, add_user
+from tests.conftest import PASSWORD, AuthActions, add_user
 from tests.servers import free_port
 from tests.standins import code_in
 
@@ -74,7 +74,7 @@ def test_email_over_starttls_with_a_login(make_app, tls_mail):
     client = app.test_client()
     headers = AuthActions(client).headers()
     response = client.post("/users/email/code", headers=headers,
-                           json={"email": "tls@example.com", "purpose": "confirm"})
+                           json={"email": "tls@example.com", "purpose": "confirm", "password": PASSWORD})
     assert response.status_code == 202
     ((authenticated, content),) = received
     assert authenticated is True
@@ -91,6 +91,6 @@ def test_a_refused_smtp_login_delivers_nothing_and_counts_as_a_failed_try(make_a
     add_user(app)
     client = app.test_client()
     response = client.post("/users/email/code", headers=AuthActions(client).headers(),
-                           json={"email": "tls@example.com", "purpose": "confirm"})
+                           json={"email": "tls@example.com", "purpose": "confirm", "password": PASSWORD})
     assert response.status_code == 202 and received == []
     assert "luffy.send_email to tl****@example.com failed (try 1)" in caplog.text

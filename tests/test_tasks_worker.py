@@ -10,81 +10,22 @@ that broker cannot be reached.
 """
 
 import os
-import secrets
-import signal
-import subprocess
-import sys
 import time
 
 import pytest
-import redis
+from sqlalchemy import update
 
+from luffy.auth.models import User
+from luffy.extensions import db
 from tests.accounts import STRONG, register, send_sms
-from tests.conftest import REDIS_URL, AuthActions, add_user
-from tests.servers import ROOT
+from tests.conftest import DATABASE_URL, PASSWORD, REDIS_URL, AuthActions, add_user
+from tests.servers import BROKER_URL, Worker, drop_queue, queue_name, reachable, server_env
 from tests.standins import TWILIO_FROM, TWILIO_SID, TWILIO_TOKEN, MailServer, SmsProvider, wait_for
 
 pytestmark = pytest.mark.slow
 
-BROKER = os.environ.get("LUFFY_TEST_BROKER_URL") or REDIS_URL or "redis://127.0.0.1:6379/6"
 RABBITMQ = os.environ.get("LUFFY_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672//")
 MOBILE = "13912345678"
-
-
-def reachable(url):
-    """Why ``url``'s broker cannot be used, or None."""
-    try:
-        if url.startswith("redis"):
-            redis.Redis.from_url(url, socket_connect_timeout=1).ping()
-        else:
-            from kombu import Connection
-
-            with Connection(url, connect_timeout=2) as connection:
-                connection.ensure_connection(max_retries=1)
-    except Exception as e:  # any failure to connect means: no such broker here
-        return f"no broker at {url}: {e.__class__.__name__}"
-    return None
-
-
-class Worker:
-    """``celery -A wsgi:celery worker`` in production configuration, one process."""
-
-    def __init__(self, tmp_path, broker, queue, **settings):
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("LUFFY_", "SERVER_SOFTWARE"))}
-        env.update(SECRET_KEY=secrets.token_hex(32), DATABASE_URL=f"sqlite:///{tmp_path}/worker.db",
-                   REDIS_URL=REDIS_URL or "redis://127.0.0.1:6379/6", PYTHONUNBUFFERED="1",
-                   LUFFY_CONFIG="production", LUFFY_CELERY_BROKER_URL=broker, LUFFY_CELERY_QUEUE=queue)
-        env.update({f"LUFFY_{key}": str(value) for key, value in settings.items()})
-        self.env, self.queue, self.log_path = env, queue, tmp_path / f"worker-{queue}.log"
-        self.process = None
-
-    def start(self):
-        """Start the worker and wait until it consumes its queue."""
-        self.log = open(self.log_path, "a")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "wsgi:celery", "worker", "-P", "solo",
-             "-Q", self.queue, "-n", f"{self.queue}@%h", "--without-gossip", "--without-mingle",
-             "--without-heartbeat", "-l", "INFO"],
-            cwd=ROOT, env=self.env, stdout=self.log, stderr=subprocess.STDOUT)
-        wait_for(lambda: self.process.poll() is not None or " ready." in self.output(), timeout=60)
-        assert self.process.poll() is None, self.output()
-        return self
-
-    def output(self):
-        """Everything the worker wrote so far."""
-        return self.log_path.read_text() if self.log_path.exists() else ""
-
-    def stop(self):
-        """A warm shutdown (SIGTERM), as a deploy or a restart does."""
-        if self.process and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        if self.process:
-            self.log.close()
 
 
 @pytest.fixture
@@ -102,34 +43,35 @@ def provider_settings(sms, mail):
             "TWILIO_AUTH_TOKEN": TWILIO_TOKEN, "TWILIO_FROM": TWILIO_FROM}
 
 
-def _drop_queue(app, queue):
-    with app.extensions["celery"].connection_for_write() as connection:
-        try:
-            connection.default_channel.queue_delete(queue)
-        except Exception:  # already gone, or the broker went away: nothing to clean
-            pass
+def connect(tmp_path, make_app, broker, **settings):
+    """``(app, worker)``: an app that enqueues on ``broker`` (a queue of its own) and a
+    worker (not yet started) with the same secret and database, and ``settings``."""
+    queue = queue_name()
+    database = DATABASE_URL or f"sqlite:///{tmp_path}/luffy.db"
+    env = server_env(database, REDIS_URL, CELERY_BROKER_URL=broker, CELERY_QUEUE=queue, **settings)
+    app = make_app(SECRET_KEY=env["SECRET_KEY"], SQLALCHEMY_DATABASE_URI=database,
+                   CELERY_BROKER_URL=broker, CELERY_QUEUE=queue)
+    return app, Worker(env, tmp_path / f"worker-{queue}.log")
 
 
 @pytest.fixture
 def system(tmp_path, make_app, providers):
-    """``(app, worker, sms, mail)`` on ``BROKER``: the app enqueues, the worker (not yet
+    """``(app, worker, sms, mail)`` on ``BROKER_URL``: the app enqueues, the worker (not yet
     started) delivers."""
-    why = reachable(BROKER)
+    why = reachable(BROKER_URL)
     if why:
         pytest.skip(why)
-    yield from _system(tmp_path, make_app, providers, BROKER)
+    yield from _system(tmp_path, make_app, providers, BROKER_URL)
 
 
 def _system(tmp_path, make_app, providers, broker):
     sms, mail = providers
-    queue = f"luffy-h3-{secrets.token_hex(4)}"
-    app = make_app(CELERY_BROKER_URL=broker, CELERY_QUEUE=queue)
-    worker = Worker(tmp_path, broker, queue, **provider_settings(sms, mail))
+    app, worker = connect(tmp_path, make_app, broker, **provider_settings(sms, mail))
     try:
         yield app, worker, sms, mail
     finally:
         worker.stop()
-        _drop_queue(app, queue)
+        drop_queue(broker, worker.queue)
 
 
 def test_a_real_worker_delivers_and_every_flow_completes_end_to_end(system):
@@ -154,7 +96,7 @@ def test_a_real_worker_delivers_and_every_flow_completes_end_to_end(system):
 
     # Confirm an email over SMTP, then reset the password with a code sent there.
     response = client.post("/users/email/code", headers=headers,
-                           json={"email": "neo@example.com", "purpose": "confirm"})
+                           json={"email": "neo@example.com", "purpose": "confirm", "password": STRONG})
     assert response.status_code == 202
     code = wait_for(lambda: mail.codes_to("neo@example.com"))[-1]
     response = client.post("/users/email/confirm", headers=headers,
@@ -218,7 +160,7 @@ def test_slow_providers_do_not_hold_the_request_and_the_task_retries(system):
     headers = AuthActions(client).headers(MOBILE, STRONG)
     mail.gate.clear()  # the SMTP server holds every message past MAIL_TIMEOUT
     response = client.post("/users/email/code", headers=headers,
-                           json={"email": "slow@example.com", "purpose": "confirm"})
+                           json={"email": "slow@example.com", "purpose": "confirm", "password": STRONG})
     assert response.status_code == 202
     wait_for(lambda: "luffy.send_email to sl****@example.com failed (try 1)" in worker.output())
     mail.gate.set()
@@ -238,3 +180,41 @@ def test_rabbitmq_as_the_broker(tmp_path, make_app, providers):
         assert send_sms(client, MOBILE).status_code == 202
         code = wait_for(lambda: sms.codes_to("+86" + MOBILE))[-1]
         assert register(client, MOBILE, code).status_code == 201
+
+
+def test_a_late_provider_gets_every_retry_of_a_message_under_one_key(system):
+    """Through the broker, a retry is the same message: Twilio gets the same
+    I-Twilio-Idempotency-Token (the task's id) on every try; another message, another."""
+    app, worker, sms, mail = system
+    sms.late, sms.late_by = 1, 2.0  # takes the first try, answers after SMS_TIMEOUT (1 s)
+    worker.start()
+    client = app.test_client()
+    assert send_sms(client, MOBILE).status_code == 202
+    wait_for(lambda: len(sms.keys) >= 2 and "luffy.send_sms to 139****78 delivered" in worker.output())
+    first, retry = sms.keys[:2]
+    assert first and first == retry and "failed (try 1)" in worker.output()
+    assert first in worker.output()  # the task's id, as the worker logs it
+    assert send_sms(client, "13912345679").status_code == 202
+    wait_for(lambda: len(sms.keys) == 3)
+    assert sms.keys[2] not in (None, first)
+
+
+def test_the_replaced_confirmed_address_is_told_through_the_queue(system):
+    app, worker, sms, mail = system
+    add_user(app, email="old@example.com")
+    with app.app_context():
+        db.session.execute(update(User).values(email_verified=True))
+        db.session.commit()
+    worker.start()
+    client = app.test_client()
+    headers = AuthActions(client).headers()
+    response = client.post("/users/email/code", headers=headers, json={
+        "email": "new@example.com", "purpose": "confirm", "password": PASSWORD})
+    assert response.status_code == 202
+    code = wait_for(lambda: mail.codes_to("new@example.com"))[-1]
+    response = client.post("/users/email/confirm", headers=headers,
+                           json={"email": "new@example.com", "code": code})
+    assert response.status_code == 200
+    (notice,) = wait_for(lambda: [m for m in mail.messages if m["To"] == "old@example.com"])
+    assert notice["Subject"] == "Your luffy email was changed"
+    assert "changed to ne****@example.com" in notice.get_content()

@@ -11,6 +11,7 @@ from luffy.accounts.schemas import (
 from luffy.auth.responses import login_response, no_store, wants_cookies
 from luffy.auth.routes import login_required
 from luffy.auth.schemas import UserSchema
+from luffy.auth.throttle import password_guesses
 from luffy.bodies import load_body
 from luffy.errors import APIError
 from luffy.extensions import address_key, client_address
@@ -70,14 +71,16 @@ def register():
     return login_response(services.register(body), cookies, status=201)
 
 
-@login_required
-def _confirm_code(body):
-    return services.send_email_code(body["email"], "confirm", client_address(), g.user)
+@login_required  # outermost: HTTP Basic's own guesses are counted by its own guard
+@password_guesses  # this guard counts the body's password
+def _confirm_code(body, guard):
+    return services.send_confirmation_code(g.user, body["email"], body["password"],
+                                           client_address(), guard)
 
 
 @bp.post("/email/code")
 def email_code():
-    """Send a code by email: ``confirm`` (signed in) or ``reset``."""
+    """Send a code by email: ``confirm`` (signed in, with the password) or ``reset``."""
     body = load_body(EMAIL_CODE)
     if body["purpose"] == "confirm":
         return _code_sent(_confirm_code(body))

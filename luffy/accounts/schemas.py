@@ -91,7 +91,16 @@ class EmailCodeRequestSchema(InputSchema):
 
     email = Email(required=True)
     purpose = fields.String(required=True, validate=validate.OneOf(["confirm", "reset"]),
-                            metadata={"description": "`confirm` needs an access token"})
+                            metadata={"description": "`confirm` needs an access token and `password`"})
+    password = fields.String(load_default=None, validate=PASSWORD, metadata={
+        "description": "the account's password: required with `confirm` (a wrong one counts "
+                       "as a failed password attempt)"})
+
+    @validates_schema
+    def _confirm_takes_the_password(self, data, **_kwargs):
+        """A token alone does not put a new email on an account."""
+        if data.get("purpose") == "confirm" and data.get("password") is None:
+            raise ValidationError("Missing data for required field.", "password")
 
 
 class EmailConfirmSchema(InputSchema):

@@ -1,5 +1,10 @@
 """Where messages leave: SMTP for email; the log, an in-house webhook or Twilio for SMS.
 
+Each send takes the message's ``key``, the same on every retry of one message: the
+webhook gets it as ``Idempotency-Key``, Twilio as ``I-Twilio-Idempotency-Token`` (the
+header Twilio itself uses for idempotency), and an email as its ``Message-ID``, so a
+provider that took a message but answered too late can drop the retry.
+
 A sender either delivers, raises :class:`DeliveryError` (the provider is down, slow
 or busy: the task retries) or raises :class:`Undeliverable` (the provider refused
 this message for good: retrying cannot help). The ``log`` backends, chosen by an
@@ -11,6 +16,7 @@ import logging
 import smtplib
 import ssl
 from email.message import EmailMessage
+from email.utils import parseaddr
 
 from flask import current_app
 
@@ -25,13 +31,13 @@ class Undeliverable(Exception):
     """The provider refused the message; no retry will change that."""
 
 
-def masked(destination):
-    """A destination as logs show it outside the log backends: ``138****01``."""
-    name, at, domain = destination.partition("@")
-    return (name[:2] + "****" + at + domain) if at else (destination[:3] + "****" + destination[-2:])
+def _message_id(key):
+    """``<key@the sender's domain>``: one Message-ID for every try of one email."""
+    domain = parseaddr(current_app.config["MAIL_DEFAULT_SENDER"])[1].rpartition("@")[2]
+    return f"<{key}@{domain or 'luffy'}>"
 
 
-def send_email(to, subject, text):
+def send_email(to, subject, text, key):
     """Send a plain-text email through ``MAIL_SERVER``, or write it to the log."""
     config = current_app.config
     if not config["MAIL_SERVER"]:
@@ -41,6 +47,7 @@ def send_email(to, subject, text):
     message["From"] = config["MAIL_DEFAULT_SENDER"]
     message["To"] = to
     message["Subject"] = subject
+    message["Message-ID"] = _message_id(key)
     message.set_content(text)
     smtp_class = smtplib.SMTP_SSL if config["MAIL_USE_SSL"] else smtplib.SMTP
     try:
@@ -64,15 +71,16 @@ def send_email(to, subject, text):
         raise DeliveryError(f"SMTP server unavailable: {e.__class__.__name__}") from None
 
 
-def send_sms(to, text):
-    """Send ``text`` to the mobile ``to`` through ``SMS_BACKEND``."""
+def send_sms(to, text, key):
+    """Send ``text`` to the mobile ``to`` through ``SMS_BACKEND``; ``key`` names the message."""
     backend = current_app.config["SMS_BACKEND"]
     if backend == "log":
         log.warning("sms (log backend, development only) to %s: %s", to, text)
     elif backend == "webhook":
-        _post(current_app.config["SMS_WEBHOOK_URL"], json={"to": to, "text": text})
+        _post(current_app.config["SMS_WEBHOOK_URL"], json={"to": to, "text": text},
+              headers={"Idempotency-Key": key})
     elif backend == "twilio":
-        _twilio(to, text)
+        _twilio(to, text, key)
     else:
         raise Undeliverable(f"unknown SMS_BACKEND {backend!r}")
 
@@ -82,14 +90,15 @@ def e164(mobile):
     return mobile if mobile.startswith("+") else current_app.config["SMS_COUNTRY_CODE"] + mobile
 
 
-def _twilio(to, text):
+def _twilio(to, text, key):
     """Twilio's Messages API: a form POST with HTTP Basic auth; 201 means queued."""
     config = current_app.config
     sid, sender = config["TWILIO_ACCOUNT_SID"], config["TWILIO_FROM"]
     url = f"{config['TWILIO_BASE_URL'].rstrip('/')}/2010-04-01/Accounts/{sid}/Messages.json"
     form = {"To": e164(to), "Body": text,
             ("MessagingServiceSid" if sender.startswith("MG") else "From"): sender}
-    _post(url, data=form, auth=(sid, config["TWILIO_AUTH_TOKEN"]))
+    _post(url, data=form, auth=(sid, config["TWILIO_AUTH_TOKEN"]),
+          headers={"I-Twilio-Idempotency-Token": key})
 
 
 def _post(url, **kwargs):

@@ -2,9 +2,11 @@
 password. Raises APIError.
 
 Nothing here tells whether an account exists (except :func:`mobile_registered`, which
-the sign-up form needs): a code request answers alike whether or not a message goes
-out, and a code that does not match fails alike whether or not there is an account,
-without looking the account up.
+the sign-up form needs): a code request does the same work whether or not a message
+goes out (it throttles, issues a code and enqueues one sealed message, without looking
+an account up: the worker decides whether the message goes out, see
+luffy/accounts/messages.py), and a code that does not match fails alike whether or not
+there is an account, without looking the account up.
 """
 
 import logging
@@ -14,12 +16,14 @@ from kombu.exceptions import OperationalError as BrokerError
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from luffy.accounts import codes, tasks
+from luffy.accounts import codes, messages, tasks
 from luffy.accounts.strength import password_problems
 from luffy.auth import services as auth_services
 from luffy.auth.models import User
-from luffy.errors import APIError
+from luffy.auth.throttle import account_key
+from luffy.errors import APIError, PasswordRejected
 from luffy.extensions import db
+from luffy.logs import masked
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +41,12 @@ EMAIL_TEXT = {
     "confirm": "Your luffy email confirmation code is {code}. It expires in {minutes} minutes.",
     "reset": SMS_TEXT["reset"],
 }
+# Who may receive a code (luffy/accounts/messages.py decides, in the worker).
+SMS_ONLY_TO = {"register": "newcomer", "login": "account", "reset": "account"}
+EMAIL_CHANGED_SUBJECT = "Your luffy email was changed"
+EMAIL_CHANGED_TEXT = ("The email of your luffy account was changed to {email}. If you did not "
+                      "change it, reset your password and contact us.")
+WRONG_PASSWORD = "Wrong password."
 
 
 def mobile_registered(mobile):
@@ -48,59 +58,63 @@ def _active(*where):
     return db.session.scalar(select(User).where(*where, User.is_active.is_(True)))
 
 
-def _enqueue(task, *args):
-    """Hand a message to the task queue (or, with no broker, send it now)."""
+def _enqueue(task, message, expires=None):
+    """Hand ``message`` sealed to the task queue (or, with no broker, send it now)."""
     celery = current_app.extensions["celery"]
     try:
         celery.tasks[task.name].apply_async(
-            args, expires=current_app.config["CODE_TTL"],  # a dead code is not worth sending
+            (messages.seal(message),), expires=expires,
             retry_policy={"max_retries": 2, "interval_start": 0, "interval_step": 0.2})
     except BrokerError as e:
         log.error("task queue unavailable: %s", e.__class__.__name__)
         raise APIError.service_unavailable("task queue") from None
 
 
-def _send(destination, purpose, address, deliver):
-    """Throttle, then issue a code and enqueue its message when ``deliver`` is true."""
+def _send_code(task, destination, purpose, address, message):
+    """Throttle, issue a code and enqueue ``message`` with it: the same work for every
+    destination (``message["text"]`` holds ``{code}`` and ``{minutes}``)."""
     codes.reserve_send(destination, address)
-    if deliver:
-        return codes.issue(destination, purpose)
-    return None
-
-
-def _minutes():
-    return max(1, current_app.config["CODE_TTL"] // 60)
+    code = codes.issue(destination, purpose)
+    ttl = current_app.config["CODE_TTL"]
+    message["text"] = message["text"].format(code=code, minutes=max(1, ttl // 60))
+    _enqueue(task, message, expires=ttl)  # a dead code is not worth sending
+    return current_app.config["CODE_RESEND_INTERVAL"]
 
 
 def send_sms_code(mobile, purpose, address):
-    """Send a code by SMS, unless the mobile's account state makes it pointless."""
-    registered = mobile_registered(mobile) if purpose == "register" else None
-    account = _active(User.mobile == mobile) if purpose != "register" else None
-    deliver = not registered if purpose == "register" else account is not None
-    code = _send(codes.sms(mobile), purpose, address, deliver)
-    if code:
-        _enqueue(tasks.send_sms, mobile, SMS_TEXT[purpose].format(code=code, minutes=_minutes()))
-    return current_app.config["CODE_RESEND_INTERVAL"]
+    """Send a code by SMS; it goes out only where ``SMS_ONLY_TO`` says (the worker decides)."""
+    return _send_code(tasks.send_sms, codes.sms(mobile), purpose, address, {
+        "to": mobile, "text": SMS_TEXT[purpose], "only_to": SMS_ONLY_TO[purpose]})
 
 
 def send_email_code(email, purpose, address, user=None):
     """Send a code by email: to confirm ``user``'s new address, or to reset a password.
 
     A reset code goes only to an active account's confirmed address; a confirmation
-    code only to an address no other account uses.
+    code only to an address no other account uses (the worker decides).
     """
     email = email.lower()
+    message = {"to": email, "subject": EMAIL_SUBJECT[purpose], "text": EMAIL_TEXT[purpose]}
     if purpose == "confirm":
-        deliver = not auth_services.identifier_taken(email=email, exclude_id=user.id)
         bound = f"confirm:{user.id}"  # only this account can use the code
+        message.update(only_to="free", user=user.id)
     else:
-        deliver = _active(User.email == email, User.email_verified.is_(True)) is not None
         bound = "reset"
-    code = _send(codes.email(email), bound, address, deliver)
-    if code:
-        _enqueue(tasks.send_email, email, EMAIL_SUBJECT[purpose],
-                 EMAIL_TEXT[purpose].format(code=code, minutes=_minutes()))
-    return current_app.config["CODE_RESEND_INTERVAL"]
+        message.update(only_to="account")
+    return _send_code(tasks.send_email, codes.email(email), bound, address, message)
+
+
+def send_confirmation_code(user, email, password, address, guard):
+    """Send a code to confirm ``email`` as ``user``'s, if ``password`` is the account's.
+
+    A wrong password is a failed password attempt (``guard`` may refuse the try: 429),
+    so a token alone cannot put a new email on an account.
+    """
+    account = account_key(user)
+    guard.admit(account)
+    if not user.check_password(password)[0]:
+        raise PasswordRejected(account, APIError.invalid({"password": [WRONG_PASSWORD]}))
+    return send_email_code(email, "confirm", address, user)
 
 
 def sms_login(mobile, code):
@@ -150,7 +164,8 @@ def register(data):
 
 
 def confirm_email(user, email, code):
-    """Set ``user``'s email to ``email``, confirmed, if ``code`` was sent there for it."""
+    """Set ``user``'s email to ``email``, confirmed, if ``code`` was sent there for it;
+    the confirmed address it replaces is told."""
     email = email.lower()
     claim = codes.check(codes.email(email), f"confirm:{user.id}", code)
     if claim is None:
@@ -159,6 +174,10 @@ def confirm_email(user, email, code):
         raise APIError.invalid({"email": [TAKEN]})
     if not codes.consume(claim):
         raise APIError.invalid({"code": [WRONG_CODE]})
+    if user.email_verified and user.email and user.email != email:
+        # Told before the change is saved: no confirmed address is replaced unannounced.
+        _enqueue(tasks.send_email, {"to": user.email, "subject": EMAIL_CHANGED_SUBJECT,
+                                    "text": EMAIL_CHANGED_TEXT.format(email=masked(email))})
     user.email, user.email_verified = email, True
     try:
         db.session.commit()

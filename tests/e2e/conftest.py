@@ -1,7 +1,8 @@
 """Fixtures of the browser tests: a gunicorn server, Debian's chromium, two static sites,
 and the outboxes: an SMS gateway stand-in (the webhook backend) and an SMTP server.
 
-The server runs the production configuration with a 3-second access token, so that
+The server runs the production configuration, with its Celery worker on the tests'
+broker (``tests/servers.py``), and a 3-second access token, so that
 the page's automatic refresh is exercised by every test, and a short resend interval
 (``RESEND_INTERVAL``), so that the "send code" countdown can be seen to end. Without chromium (or the
 Redis that holds the carts) the tests are skipped, unless ``LUFFY_E2E=1`` demands
@@ -20,7 +21,7 @@ import pytest
 import redis
 
 from tests.e2e.accounts import ACCESS_LIFETIME, ALICE, CART_ITEMS, RESEND_INTERVAL, SERIALS
-from tests.servers import Server, flask, server_env
+from tests.servers import BROKER_URL, Server, Worker, drop_queue, flask, queue_name, reachable, server_env
 from tests.standins import MailServer, SmsProvider
 
 E2E_REQUIRED = os.environ.get("LUFFY_E2E", "") not in ("", "0")
@@ -112,6 +113,9 @@ def outbox():
 @pytest.fixture(scope="session")
 def luffy_server(tmp_path_factory, cart_redis, static_sites, outbox):
     """``gunicorn wsgi:app`` in production configuration, with alice (``.alice_id``)."""
+    why = reachable(BROKER_URL)
+    if why:
+        missing(why)
     database = tmp_path_factory.mktemp("db") / "e2e.db"
     sms, mail = outbox
     env = server_env(
@@ -120,8 +124,8 @@ def luffy_server(tmp_path_factory, cart_redis, static_sites, outbox):
         JWT_COOKIE_SECURE=False,
         JWT_ACCESS_TOKEN_EXPIRES=ACCESS_LIFETIME,
         CORS_ORIGINS=[static_sites["allowed"].origin],
-        # Messages go out in-process (no broker) to the stand-ins.
-        SMS_BACKEND="webhook", SMS_WEBHOOK_URL=sms.url + "/webhook",
+        # Messages go through the broker and the worker to the stand-ins.
+        CELERY_QUEUE=queue_name(), SMS_BACKEND="webhook", SMS_WEBHOOK_URL=sms.url + "/webhook",
         MAIL_SERVER="127.0.0.1", MAIL_PORT=mail.port, MAIL_DEFAULT_SENDER="luffy <no-reply@luffy.test>",
         CODE_RESEND_INTERVAL=RESEND_INTERVAL,
         CODE_DAILY_LIMIT=1000,  # every test sends from 127.0.0.1
@@ -133,10 +137,12 @@ def luffy_server(tmp_path_factory, cart_redis, static_sites, outbox):
                     "--nickname", ALICE["nickname"], "--money", ALICE["money"],
                     "--credit", ALICE["credit"])
     alice_id = int(re.search(r"created user (\d+)", created.stdout).group(1))
-    with Server(env, workers=1) as server:
+    worker_log = tmp_path_factory.mktemp("worker") / "worker.log"
+    with Server(env, workers=1) as server, Worker(env, worker_log):
         server.alice_id = alice_id
         server.env = env
         yield server
+    drop_queue(BROKER_URL, env["LUFFY_CELERY_QUEUE"])
 
 
 @pytest.fixture

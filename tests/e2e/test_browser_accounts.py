@@ -258,7 +258,7 @@ def confirm_email(server, outbox, account):
                                                            "password": account["password"]})
     assert status == 200
     bearer = {"Authorization": "Bearer " + tokens["token"]}
-    body = {"email": account["email"], "purpose": "confirm"}
+    body = {"email": account["email"], "purpose": "confirm", "password": account["password"]}
     assert request("POST", url + "/email/code", body, bearer)[0] == 202
     code = code_for(outbox, account["email"])
     status, _, profile = request("POST", url + "/email/confirm",
