@@ -6,9 +6,10 @@ import pytest
 from luffy import create_app
 from luffy.extensions import redis_from_url
 from tests.accounts import STRONG, outbox, send_sms  # noqa: F401
-from tests.conftest import DATABASE_URL
+from tests.conftest import DATABASE_URL, add_user
 
 MOBILE = "13912345678"
+OWNER = "13800000001"
 
 
 def test_redis_holds_no_code_and_no_destination(client, redis_client, outbox):
@@ -125,3 +126,34 @@ def test_production_with_real_senders_and_a_broker_starts_and_only_enqueues(no_m
     assert app.extensions["celery"].conf.task_always_eager is False
     app = create_app("production", {**PRODUCTION, "CELERY_BROKER_URL": "amqp://u:p@rabbit//"})
     assert app.extensions["celery"].conf.task_always_eager is False
+
+
+def test_a_code_of_another_purpose_leaves_the_live_code_alone(make_app, outbox):
+    """A sign-up code requested for a registered number goes nowhere, and must not kill
+    the owner's login code on its way (anyone may request one)."""
+    app = make_app(CODE_RESEND_INTERVAL=0)
+    add_user(app, mobile=OWNER)
+    client = app.test_client()
+    assert send_sms(client, OWNER, "login").status_code == 202
+    code = outbox.code(OWNER)
+    assert send_sms(client, OWNER, "register", address="10.7.0.1").status_code == 202
+    assert send_sms(client, OWNER, "reset", address="10.7.0.2").status_code == 202
+    assert len(outbox.to(OWNER)) == 3 - 1  # the sign-up code went nowhere
+    login = client.post("/users/login/sms", json={"mobile": OWNER, "sms_code": code})
+    assert login.status_code == 200, login.get_json()
+
+
+def test_a_new_code_replaces_the_older_one_of_its_purpose(make_app, outbox):
+    app = make_app(CODE_RESEND_INTERVAL=0)
+    add_user(app, mobile=OWNER)
+    client = app.test_client()
+    send_sms(client, OWNER, "login")
+    first = outbox.code(OWNER)
+    send_sms(client, OWNER, "login")
+    second = outbox.code(OWNER)
+    if first != second:  # one chance in a million that both are the same
+        refused = client.post("/users/login/sms", json={"mobile": OWNER, "sms_code": first})
+        assert refused.status_code == 401
+    assert client.post("/users/login/sms", json={"mobile": OWNER, "sms_code": second}).status_code == 200
+    shown = app.test_cli_runner().invoke(args=["codes", "show", OWNER])
+    assert "code none" in shown.output, shown.output

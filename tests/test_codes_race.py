@@ -82,7 +82,7 @@ def test_the_fifth_wrong_guess_is_compared_and_the_sixth_is_not(app, comparisons
         for guess in wrong_guesses(code, MAX_TRIES + 3):
             assert codes.check(destination, "login", guess) is None
         assert comparisons.outcomes == [False] * MAX_TRIES
-        assert codes.state(destination)["code_live"] is False
+        assert codes.state(destination)["codes"] == []  # used up: no longer live
 
 
 def test_a_new_code_has_all_its_tries(app, comparisons):

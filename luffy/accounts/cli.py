@@ -15,11 +15,10 @@ def _destination(value):
 @codes.command("show")
 @click.argument("destination")
 def show(destination):
-    """Show a mobile's or email's live code (never the code) and its throttle."""
+    """Show a mobile's or email's live codes (never a code) and its throttle."""
     state = one_time_codes.state(_destination(destination))
-    code = (f"live, {state['code_tries']} wrong tries, expires in {state['code_ttl']} s"
-            if state["code_live"] else "none")
-    click.echo(f"{destination}: code {code}; next send in {state['resend_wait']} s; "
+    live = [f"live, {code['tries']} wrong tries, expires in {code['ttl']} s" for code in state["codes"]]
+    click.echo(f"{destination}: code {'; code '.join(live) or 'none'}; next send in {state['resend_wait']} s; "
                f"{state['sends_24h']} sends in the last 24 hours")
 
 

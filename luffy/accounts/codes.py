@@ -1,9 +1,11 @@
 """One-time codes and their throttles, in the main Redis (``REDIS_URL``).
 
 A code is six digits from :mod:`secrets`. Redis keeps only a keyed hash of it (HMAC
-of the destination, the purpose and the code), under a key named by a keyed hash of
-the destination, for ``CODE_TTL`` seconds; a new code for a destination replaces the
-old one.
+of the destination, the purpose and the code), under a key named by keyed hashes of
+the destination and the purpose, for ``CODE_TTL`` seconds; a new code replaces the
+destination's older code of the same purpose, and no other: a sign-up code requested
+for a registered number (which the worker then does not send) leaves the owner's login
+code alive.
 
 Checking and using are two steps (:func:`check`, :func:`consume`) so that a request
 can refuse other fields without spending a right code. A check first takes one of the
@@ -93,13 +95,18 @@ def email(address):
 
 
 def keys(destination, address=None):
-    """The Redis keys of ``destination`` (and of a client ``address``)."""
+    """The Redis keys of ``destination``'s throttle (and of a client ``address``)."""
     name = _hmac("destination", destination)[:32]
-    found = {"code": f"luffy:code:{name}", "resend": f"luffy:resend:{name}",
+    found = {"codes": f"luffy:code:{name}:*", "resend": f"luffy:resend:{name}",
              "daily": f"luffy:sends:dest:{name}"}
     if address is not None:
         found["address"] = f"luffy:sends:addr:{_hmac('address', address_key(address))[:32]}"
     return found
+
+
+def code_key(destination, purpose):
+    """The Redis key of ``destination``'s live code for ``purpose``."""
+    return f"luffy:code:{_hmac('destination', destination)[:32]}:{_hmac('purpose', purpose)[:16]}"
 
 
 def reserve_send(destination, address):
@@ -138,9 +145,9 @@ def reserve_send(destination, address):
 
 
 def issue(destination, purpose):
-    """A new code for ``destination`` and ``purpose``; it replaces any older one."""
+    """A new code for ``destination`` and ``purpose``; it replaces an older one of that purpose."""
     code = f"{secrets.randbelow(10 ** 6):06d}"
-    key = keys(destination)["code"]
+    key = code_key(destination, purpose)
     pipe = redis_clients.main.pipeline()  # MULTI: never a record without its expiry
     pipe.delete(key)
     pipe.hset(key, mapping={"digest": _hmac("code", destination, purpose, code), "tries": 0})
@@ -155,7 +162,7 @@ def check(destination, purpose, code):
     Else ``None``. The try is taken before the comparison and kept when the code is
     wrong; once the tries are used up, the code is never compared again.
     """
-    key = keys(destination)["code"]
+    key = code_key(destination, purpose)
     presented = _hmac("code", destination, purpose, code)  # the same work with or without a code
     main = redis_clients.main
     stored = main.register_script(TAKE_TRY)(keys=[key], args=[current_app.config["CODE_MAX_TRIES"]])
@@ -171,14 +178,17 @@ def consume(claim):
 
 
 def state(destination):
-    """What an operator sees of ``destination``: live code, resend wait, sends today."""
+    """What an operator sees of ``destination``: its live codes (wrong tries and seconds
+    left of each, whatever their purpose), resend wait, sends today."""
     k = keys(destination)
     r = redis_clients.main
-    digest, tries = r.hmget(k["code"], "digest", "tries")
+    live = []
+    for key in r.scan_iter(match=k["codes"]):  # a handful of keys: one per purpose
+        digest, tries = r.hmget(key, "digest", "tries")
+        if digest is not None and int(tries or 0) < current_app.config["CODE_MAX_TRIES"]:
+            live.append({"tries": int(tries or 0), "ttl": max(r.ttl(key), 0)})
     return {
-        "code_live": digest is not None and int(tries or 0) < current_app.config["CODE_MAX_TRIES"],
-        "code_tries": int(tries or 0),
-        "code_ttl": max(r.ttl(k["code"]), 0),
+        "codes": sorted(live, key=lambda code: code["ttl"]),
         "resend_wait": max(r.ttl(k["resend"]), 0),
         "sends_24h": r.zcount(k["daily"], time.time() - DAY, "+inf"),
     }
