@@ -182,6 +182,10 @@ def _derive(config):
         if not isinstance(config[key], (list, tuple)):
             raise RuntimeError(f"{key} must be a JSON list, e.g. LUFFY_{key}='[\"...\"]'")
     config["CORS_ORIGINS"] = [exact_origin(origin) for origin in config["CORS_ORIGINS"]]
+    try:  # matched with re.ASCII wherever a mobile is taken (luffy/auth/schemas.is_mobile)
+        re.compile(config["MOBILE_PATTERN"], re.ASCII)
+    except (re.error, ValueError, TypeError) as e:  # ValueError: (?u), which re.ASCII refuses
+        raise RuntimeError(f"MOBILE_PATTERN is not a regular expression luffy can use: {e}") from None
     for key in SECONDS:
         if isinstance(config[key], (int, float)):
             config[key] = timedelta(seconds=config[key])

@@ -237,3 +237,9 @@ def test_no_cookie_session_is_kept(client):
         with pytest.raises(RuntimeError, match="session is unavailable"):
             session["x"] = 1
     assert "Set-Cookie" not in client.get("/healthz").headers
+
+
+@pytest.mark.parametrize("pattern", ["^1[3-9", "(?u)^1\\d{10}$", 13800000000])
+def test_a_mobile_pattern_that_cannot_be_used_refuses_to_start(pattern):
+    with pytest.raises(RuntimeError, match="MOBILE_PATTERN"):
+        create_app("testing", {"MOBILE_PATTERN": pattern})
