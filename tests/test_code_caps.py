@@ -14,8 +14,8 @@ import pytest
 
 from tests.accounts import outbox, send_sms  # noqa: F401
 from tests.conftest import DATABASE_URL, REDIS_URL
-from tests.servers import Server, flask, server_env
-from tests.standins import SmsProvider, code_in
+from tests.servers import BROKER_URL, Server, Worker, flask, queue_name, reachable, server_env
+from tests.standins import SmsProvider, code_in, wait_for
 
 VICTIM = "13800000001"
 DAY = 24 * 3600
@@ -98,13 +98,18 @@ def gateway():
 
 @pytest.mark.slow
 def test_under_gunicorn_from_several_loopback_addresses(tmp_path, make_app, request, gateway):
+    why = reachable(BROKER_URL)
+    if why:
+        pytest.skip(why)
     make_app()  # on a real database: empties the tables
     redis_url = REDIS_URL or request.getfixturevalue("redis_server").url
     env = server_env(DATABASE_URL or f"sqlite:///{tmp_path}/luffy.db", redis_url,
-                     CODE_RESEND_INTERVAL=0, SMS_WEBHOOK_URL=gateway.url + "/webhook")
+                     CODE_RESEND_INTERVAL=0, SMS_WEBHOOK_URL=gateway.url + "/webhook",
+                     CELERY_QUEUE=queue_name())
     flask(env, "db", "upgrade")
     flask(env, "users", "create", "victim", "--mobile", VICTIM, "--password", "a long passphrase")
-    with Server(env, workers=2, args=("--threads", "2")) as server:
+    with Server(env, workers=2, args=("--threads", "2")) as server, \
+            Worker(env, tmp_path / "worker.log", pool="prefork"):
         def login_code(source, mobile=VICTIM):
             return post_from(server.port, source, f"/users/sms/{mobile}", {"purpose": "login"})
 
@@ -116,6 +121,7 @@ def test_under_gunicorn_from_several_loopback_addresses(tmp_path, make_app, requ
         assert login_code("127.0.0.2", "13800000002")[0] == 429  # its cap, whatever the number
         # ...and the victim, at 127.0.0.3, still gets a code and logs in with it.
         assert login_code("127.0.0.3")[0] == 202
+        wait_for(lambda: len(gateway.codes_to(VICTIM)) == 11)  # the worker delivers them
         code = code_in(gateway.messages[-1][1])
         status, _, body = post_from(server.port, "127.0.0.3", "/users/login/sms",
                                     {"mobile": VICTIM, "sms_code": code})
@@ -128,4 +134,5 @@ def test_under_gunicorn_from_several_loopback_addresses(tmp_path, make_app, requ
         assert sent == 30
         status, retry_after, _ = login_code("127.0.0.7")
         assert_throttled_for_a_day(status, retry_after)
+        wait_for(lambda: len(gateway.codes_to(VICTIM)) >= 30)
     assert len(gateway.codes_to(VICTIM)) == 30
