@@ -208,16 +208,6 @@ def _derive(config):
         **config["SQLALCHEMY_ENGINE_OPTIONS"],
         **_connect_timeout(uri, config["DATABASE_CONNECT_TIMEOUT"]),
     }
-    if config["REDIS_URL"]:
-        config.setdefault("RATELIMIT_STORAGE_URI", config["REDIS_URL"])
-    config.setdefault("RATELIMIT_STORAGE_URI", "memory://")
-    config.setdefault(
-        "RATELIMIT_STORAGE_OPTIONS",
-        {"socket_connect_timeout": config["REDIS_TIMEOUT"], "socket_timeout": config["REDIS_TIMEOUT"]},
-    )
-    config.setdefault("RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", True)
-    config.setdefault("RATELIMIT_HEADERS_ENABLED", False)  # Retry-After is set on a 429 (errors.py)
-    config.setdefault("RATELIMIT_KEY_PREFIX", "luffy")
 
 
 def _connect_timeout(uri, seconds):
@@ -226,7 +216,7 @@ def _connect_timeout(uri, seconds):
         return {"connect_args": {"connect_timeout": seconds}}
     if uri.startswith("mysql+pymysql"):
         # PyMySQL waits for the server's greeting as long as read_timeout: the handshake
-        # gets the connect timeout, and luffy.extensions gives queries 10 s once connected.
+        # gets the connect timeout, and luffy.database gives queries 10 s once connected.
         return {"connect_args": {"connect_timeout": seconds, "read_timeout": seconds,
                                  "write_timeout": seconds}}
     return {}

@@ -18,9 +18,9 @@ import json, sys
 from decimal import Decimal
 from sqlalchemy import insert, text
 from luffy import create_app
-from luffy.auth.identifiers import fold
-from luffy.auth.models import User
-from luffy.auth.passwords import hash_password
+from luffy.core.identifiers import fold
+from luffy.core.models import User
+from luffy.core.passwords import hash_password
 from luffy.extensions import db, redis_clients
 
 accounts = json.load(sys.stdin)

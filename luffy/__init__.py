@@ -60,9 +60,8 @@ def register_logging(app):
 
 def register_extensions(app, redis_main=None, redis_cart=None):
     """Bind every extension of ``luffy.extensions`` to ``app``."""
-    from luffy import speed
-    from luffy.auth import passwords, tokens
-    from luffy.extensions import cors, db, jwt, limiter, redis_clients
+    from luffy.core import passwords, throttle, tokens
+    from luffy.extensions import cors, db, jwt, redis_clients
     from luffy.worker import celery_init_app
 
     db.init_app(app)
@@ -75,8 +74,7 @@ def register_extensions(app, redis_main=None, redis_cart=None):
     tokens.init_app(app, jwt)
     passwords.init_app(app)
     redis_clients.init_app(app, redis_main, redis_cart)
-    limiter.init_app(app)
-    speed.init_app(app)  # after the hasher and the limiter: see luffy/speed.py
+    throttle.init_app(app)  # on the main Redis
     celery_init_app(app)
     cors.init_app(app, origins=app.config["CORS_ORIGINS"], supports_credentials=True,
                   allow_headers=["Content-Type", "Authorization", "X-CSRF-TOKEN"],
@@ -105,17 +103,15 @@ def register_blueprints(app):
 def register_error_handlers(app):
     """One JSON error shape for every layer."""
     from luffy.errors import register_error_handlers as register
-    from luffy.extensions import jwt
 
-    register(app, jwt)
+    register(app)
 
 
 def register_commands(app):
     """``flask users``, ``flask tokens``, ``flask keys`` and ``flask codes``."""
-    from luffy.accounts.cli import codes
-    from luffy.auth.cli import keys, tokens, users
+    from luffy.cli import COMMANDS
 
-    for group in (users, tokens, keys, codes):
+    for group in COMMANDS:
         app.cli.add_command(group)
 
 

@@ -1,6 +1,6 @@
-"""Operator commands: ``flask users ...``, ``flask tokens ...`` and ``flask keys ...``."""
+"""Operator commands: ``flask users ...``, ``flask tokens ...``, ``flask keys ...`` and
+``flask codes ...``. Each parses its arguments and calls a service of ``luffy.core``."""
 
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 import click
@@ -9,23 +9,26 @@ from flask.cli import AppGroup
 from marshmallow import ValidationError
 from sqlalchemy import select
 
-from luffy.auth import services
-from luffy.auth.keys import generate_pair
-from luffy.auth.models import User
-from luffy.auth.schemas import NEW_PASSWORD, NewUserSchema
+from luffy.core import accounts, sessions
+from luffy.core import codes as one_time_codes
+from luffy.core.keys import generate_pair
+from luffy.core.models import User
+from luffy.core.schemas import NEW_PASSWORD, NewUserSchema
 from luffy.errors import APIError
 from luffy.extensions import db
 
 users = AppGroup("users", help="Manage accounts.")
 tokens = AppGroup("tokens", help="Housekeeping of stored refresh tokens.")
 keys = AppGroup("keys", help="Signing keys.")
+codes = AppGroup("codes", help="One-time codes and their send throttle.")
+COMMANDS = (users, tokens, keys, codes)
 
 DEMO = {"username": "demo", "email": "demo@example.com", "mobile": "13800000000",
         "password": "luffy-demo-password", "nickname": "Demo", "money": "12.50", "credit": 30}
 
 
 def _find(identifier):
-    user = db.session.scalars(User.identified_by(identifier)).first()
+    user = accounts.find(identifier)
     if user is None:
         raise click.ClickException(f"no account {identifier!r}")
     return user
@@ -34,7 +37,7 @@ def _find(identifier):
 def _create(fields):
     try:
         data = NewUserSchema().load(fields)
-        return services.create_user(**data)
+        return accounts.create(**data)
     except ValidationError as e:
         raise click.ClickException(_messages(e.messages)) from None
     except APIError as e:
@@ -72,7 +75,7 @@ def create(username, inactive, **fields):
 @users.command("demo")
 def demo():
     """Create the demo account if it is missing, and print how to log in."""
-    if not services.identifier_taken(username=DEMO["username"]):
+    if not accounts.identifier_taken(username=DEMO["username"]):
         _create(DEMO)
     click.echo(f"demo account: username {DEMO['username']} (or {DEMO['email']} or "
                f"{DEMO['mobile']}), password {DEMO['password']}")
@@ -82,7 +85,7 @@ def demo():
 @click.argument("identifier")
 def deactivate(identifier):
     """Refuse an account from now on, its tokens included."""
-    services.deactivate(_find(identifier))
+    accounts.deactivate(_find(identifier))
     _warn_without_shared_redis()
     click.echo(f"deactivated {identifier}")
 
@@ -91,9 +94,7 @@ def deactivate(identifier):
 @click.argument("identifier")
 def activate(identifier):
     """Let a deactivated account log in again."""
-    user = _find(identifier)
-    user.is_active = True
-    db.session.commit()
+    accounts.activate(_find(identifier))
     click.echo(f"activated {identifier}")
 
 
@@ -106,9 +107,7 @@ def set_password(identifier, password):
         NEW_PASSWORD(password)
     except ValidationError as e:
         raise click.ClickException(f"password: {' '.join(e.messages)}") from None
-    user = _find(identifier)
-    user.set_password(password)
-    services.end_sessions(user)
+    accounts.set_password(_find(identifier), password)
     _warn_without_shared_redis()
     click.echo(f"password of {identifier} changed; its sessions ended")
 
@@ -124,7 +123,7 @@ def list_users():
 @tokens.command("flush-expired")
 def flush_expired():
     """Delete stored refresh tokens past their expiry."""
-    click.echo(f"deleted {services.flush_expired()} expired refresh tokens")
+    click.echo(f"deleted {sessions.flush_expired()} expired refresh tokens")
 
 
 @keys.command("generate")
@@ -140,3 +139,27 @@ def generate(algorithm, out):
     private_path.write_bytes(private_pem)
     public_path.write_bytes(public_pem)
     click.echo(f"kid {kid}\nprivate key {private_path}\npublic key {public_path}")
+
+
+def _destination(value):
+    return one_time_codes.email(value) if "@" in value else one_time_codes.sms(value)
+
+
+@codes.command("show")
+@click.argument("destination")
+def show(destination):
+    """Show a mobile's or email's live codes (never a code) and its throttle."""
+    state = one_time_codes.state(_destination(destination))
+    live = [f"live, {code['tries']} wrong tries, expires in {code['ttl']} s" for code in state["codes"]]
+    click.echo(f"{destination}: code {'; code '.join(live) or 'none'}; next send in {state['resend_wait']} s; "
+               f"{state['sends_24h']} sends in the last 24 hours")
+
+
+@codes.command("clear")
+@click.argument("destination")
+@click.option("--address", default=None,
+              help="also clear this client address's daily count (an IPv6 address: its /64)")
+def clear(destination, address):
+    """Let a mobile or email receive codes again at once (its live code stays)."""
+    one_time_codes.clear(_destination(destination), address)
+    click.echo(f"cleared the send throttle of {destination}" + (f" and {address}" if address else ""))

@@ -2,22 +2,19 @@
 
 Views and services raise :class:`APIError` through its named constructors; the
 handlers registered here turn it, and every error of Flask, werkzeug, marshmallow,
-flask-jwt-extended, PyJWT, SQLAlchemy and redis-py, into that shape.
+SQLAlchemy and redis-py, into that shape. Tokens are decoded by luffy alone
+(``luffy.core.tokens.check``), which answers every bad token with ``token_not_valid``
+itself: flask-jwt-extended only makes tokens and cookies here, so none of its decode
+errors can arise.
 """
 
 import logging
-import time
 
-import jwt as pyjwt
 import redis
 import sqlalchemy.exc
 from flask import jsonify
-from flask_jwt_extended.exceptions import CSRFError, JWTExtendedException
-from flask_limiter import RateLimitExceeded
 from marshmallow import ValidationError
 from werkzeug.exceptions import HTTPException
-
-from luffy.extensions import limiter
 
 log = logging.getLogger(__name__)
 
@@ -88,11 +85,12 @@ class APIError(Exception):
 
 class PasswordRejected(APIError):
     """A password was checked and refused; ``account`` is the budget it counts against
-    (``luffy.auth.throttle``)."""
+    (``luffy.core.throttle``), which counts it once (``counted``)."""
 
     def __init__(self, account, error):
         super().__init__(error.status, error.code, error.detail, error.errors, error.headers)
         self.account = account
+        self.counted = False
 
     @classmethod
     def login(cls, account):
@@ -139,24 +137,9 @@ def _http_error(e):
     return response
 
 
-def _throttled(e):
-    """429 with ``Retry-After`` in seconds, read from the limit that was hit.
-
-    Flask-Limiter could add it through its rate-limit headers, but those cost two
-    more Redis round trips on every limited request; only a 429 needs the wait.
-    """
-    current = limiter.current_limit
-    wait = max(1, int(current.reset_at - time.time())) if current else 60
-    return _api_error(APIError.throttled(wait))
-
-
 def _validation_error(e):
     messages = e.messages if isinstance(e.messages, dict) else {"_schema": e.messages}
     return error_response(400, "invalid", "Invalid input.", messages)
-
-
-def _token_error(*_):
-    return error_response(401, "token_not_valid", BAD_TOKEN)
 
 
 def _database_error(e):
@@ -176,11 +159,10 @@ def _server_error(e):
     return error_response(500, "server_error", "A server error occurred.")
 
 
-def register_error_handlers(app, jwt):
+def register_error_handlers(app):
     """Route every error of every layer to :func:`error_response`."""
     app.register_error_handler(APIError, _api_error)
     app.register_error_handler(HTTPException, _http_error)
-    app.register_error_handler(RateLimitExceeded, _throttled)
     app.register_error_handler(ValidationError, _validation_error)
     for exc in (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError,
                 sqlalchemy.exc.TimeoutError):
@@ -188,16 +170,3 @@ def register_error_handlers(app, jwt):
     app.register_error_handler(redis.exceptions.ConnectionError, _redis_error)
     app.register_error_handler(redis.exceptions.TimeoutError, _redis_error)
     app.register_error_handler(Exception, _server_error)
-
-    # flask-jwt-extended answers 401/422 with {"msg": ...} unless told otherwise.
-    jwt.unauthorized_loader(lambda _msg: _api_error(APIError.not_authenticated()))
-    jwt.invalid_token_loader(_token_error)
-    jwt.expired_token_loader(_token_error)
-    jwt.revoked_token_loader(_token_error)
-    jwt.needs_fresh_token_loader(_token_error)
-    jwt.token_verification_failed_loader(_token_error)
-    jwt.user_lookup_error_loader(_token_error)
-    # A CSRF mismatch is a defective cookie token, not missing credentials; and any
-    # other PyJWT or extension error is a bad token too.
-    for exc in (CSRFError, JWTExtendedException, pyjwt.PyJWTError):
-        app.register_error_handler(exc, _token_error)

@@ -2,7 +2,7 @@
 
 Every record made under the ``luffy`` logger during a request carries the request id
 (a sane incoming ``X-Request-ID``, else a new one, echoed in the answer), the user id
-once a service has set ``g.user_id``, the method and the path. Each failed request
+once it is known (:func:`identify`), the method and the path. Each failed request
 (and, at DEBUG, every request) ends with one line with its status and duration; each
 login attempt ends with one line with its outcome (``success``, ``failure``: a refused
 password, ``throttled``, ``unavailable``: an outage, ``invalid`` or ``error``). Bodies
@@ -29,6 +29,12 @@ FIELDS = ("request_id", "user_id", "method", "path", "status", "duration_ms", "e
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 log = logging.getLogger("luffy.request")
+
+
+def identify(user_id):
+    """From now on, this request's log lines name account ``user_id``."""
+    if has_request_context():
+        g.user_id = user_id
 
 
 def masked(destination):

@@ -1,6 +1,6 @@
 """The OpenAPI 3 document of every endpoint, built from the marshmallow schemas.
 
-apispec's MarshmallowPlugin turns the schemas of :mod:`luffy.auth.schemas` into
+apispec's MarshmallowPlugin turns the schemas of :mod:`luffy.core.schemas` and the blueprints' schemas into
 components; the table below says which endpoint takes and answers which. The
 document is built once per app, when the blueprint is registered, and served at
 ``GET /openapi.json``. ``GET /docs`` shows it with Swagger UI ("try it out"
@@ -15,8 +15,10 @@ from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 from flask import Blueprint, abort, current_app, jsonify, render_template, send_from_directory
 
+from luffy import ops
 from luffy.accounts import schemas as accounts
-from luffy.auth import schemas
+from luffy.auth import schemas as auth
+from luffy.core import schemas
 
 bp = Blueprint("openapi", __name__, template_folder="templates",
                static_folder="static/openapi", static_url_path="/static/openapi")
@@ -100,29 +102,29 @@ COOKIES_PARAMETER = [{"in": "query", "name": "cookies", "required": False, "sche
 
 def _paths():
     """Every endpoint of luffy: path -> method -> operation."""
-    s, a = schemas, accounts
+    s, a, u = schemas, accounts, auth
     html = {"type": "string"}
     return {
         "/users/login/": {"post": _token_answer(_operation(
             "Exchange a username, email or mobile and a password for tokens", s.LoginAnswerSchema,
-            (*WRITE, 401, 429), s.LoginSchema, parameters=[{
+            (*WRITE, 401, 429), u.LoginSchema, parameters=[{
                 "in": "query", "name": "cookies", "required": False, "schema": {"type": "string"},
                 "description": "`1`/`true`: also set the HttpOnly token cookies"}]))},
         "/users/login/refresh": {"post": _token_answer(_operation(
             "A new access token (and, with rotation on, a new refresh token)",
-            s.RefreshAnswerSchema, (*WRITE, 401, 429), s.RefreshSchema, parameters=REFRESH_COOKIE))},
+            u.RefreshAnswerSchema, (*WRITE, 401, 429), u.RefreshSchema, parameters=REFRESH_COOKIE))},
         "/users/login/verify": {"post": _operation(
             "`{}` when the access or refresh token is live", s.EmptySchema, (*WRITE, 401),
-            s.VerifySchema)},
+            u.VerifySchema)},
         "/users/logout": {"post": _token_answer(_operation(
             "Kill the refresh token and its family; a presented access token is denied too",
-            s.EmptySchema, (*WRITE, 401), s.RefreshSchema, parameters=REFRESH_COOKIE))},
+            s.EmptySchema, (*WRITE, 401), u.RefreshSchema, parameters=REFRESH_COOKIE))},
         "/users/me": {"get": _operation(
             "The profile of the authenticated account", s.UserSchema, (401, 429, 503),
             security=AUTHENTICATED)},
         "/users/password": {"post": _token_answer(_operation(
             "Change the password; every session of the account ends", s.EmptySchema,
-            (*WRITE, 401, 429), s.PasswordChangeSchema, security=AUTHENTICATED))},
+            (*WRITE, 401, 429), u.PasswordChangeSchema, security=AUTHENTICATED))},
         "/users/mobile/{mobile}": {"get": _operation(
             "Whether a mobile number is registered (limited by `LOOKUP_RATE_LIMIT`)",
             a.MobileStateSchema, (400, 429, 503), tag="accounts", parameters=MOBILE_PARAMETER)},
@@ -148,11 +150,11 @@ def _paths():
         "/users/password/reset": {"post": _token_answer(_operation(
             "Set a new password with a reset code; every session of the account ends",
             s.EmptySchema, WRITE, a.PasswordResetSchema, tag="accounts"))},
-        "/healthz": {"get": _operation("The process answers", s.HealthSchema, tag="ops")},
-        "/readyz": {"get": _operation("The database and Redis answer", s.ReadinessSchema, (503,),
-                                      tag="ops", error=s.ReadinessErrorSchema)},
+        "/healthz": {"get": _operation("The process answers", ops.HealthSchema, tag="ops")},
+        "/readyz": {"get": _operation("The database and Redis answer", ops.ReadinessSchema, (503,),
+                                      tag="ops", error=ops.ReadinessErrorSchema)},
         "/.well-known/jwks.json": {"get": _operation(
-            "The public verifying keys (RFC 7517)", s.JWKSSchema, tag="ops")},
+            "The public verifying keys (RFC 7517)", ops.JWKSSchema, tag="ops")},
         "/openapi.json": {"get": _operation("This document", {"type": "object"}, tag="docs")},
         "/docs": {"get": _operation("This document as a page", html, tag="docs",
                                     content="text/html")},

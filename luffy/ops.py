@@ -1,12 +1,15 @@
-"""Endpoints for operators and other services: health, readiness, the JWKS."""
+"""Endpoints for operators and other services: health, readiness, the JWKS, and the
+schemas of their answers."""
 
 import logging
 
 import redis
 from flask import Blueprint, current_app, jsonify
+from marshmallow import Schema, fields, validate
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
+from luffy.core.schemas import ErrorSchema
 from luffy.errors import error_response
 from luffy.extensions import db, redis_clients
 
@@ -51,3 +54,33 @@ def jwks():
     response = jsonify({"keys": current_app.extensions["luffy_keys"].jwks})
     response.headers["Cache-Control"] = "public, max-age=300"
     return response
+
+
+# The answers of these endpoints, as /openapi.json describes them.
+
+CHECK_STATE = fields.String(validate=validate.OneOf(["ok", "unavailable"]))
+
+
+class HealthSchema(Schema):
+    """``GET /healthz``."""
+
+    status = fields.String(required=True, validate=validate.OneOf(["ok"]))
+
+
+class ReadinessSchema(HealthSchema):
+    """``GET /readyz`` when every dependency answers."""
+
+    checks = fields.Dict(keys=fields.String(), values=CHECK_STATE, required=True,
+                         metadata={"description": "database, redis, cart_redis"})
+
+
+class ReadinessErrorSchema(ErrorSchema):
+    """``GET /readyz`` when a dependency is down: the error shape plus the checks."""
+
+    checks = fields.Dict(keys=fields.String(), values=CHECK_STATE, required=True)
+
+
+class JWKSSchema(Schema):
+    """``GET /.well-known/jwks.json`` (RFC 7517); empty with an HMAC algorithm."""
+
+    keys = fields.List(fields.Dict(), required=True)

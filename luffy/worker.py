@@ -34,7 +34,7 @@ def celery_init_app(app):
         # Redis: a message taken by a worker that vanished is handed out again after this.
         "broker_transport_options": {"visibility_timeout": 600, "socket_connect_timeout": 2},
         "worker_hijack_root_logger": False,
-        "imports": ("luffy.accounts.tasks",),
+        "imports": ("luffy.core.tasks",),
         **app.config.get("CELERY", {}),
     }
     celery_app = Celery(app.name, task_cls=FlaskTask)

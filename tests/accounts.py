@@ -19,7 +19,7 @@ class Outbox:
     def messages(self):
         """``(to, text)`` of every message written so far."""
         return [(r.args[0], r.args[-1]) for r in self.caplog.records
-                if r.name == "luffy.accounts.senders" and "log backend" in r.msg]
+                if r.name == "luffy.core.senders" and "log backend" in r.msg]
 
     def to(self, destination):
         """The texts sent to ``destination``."""

@@ -15,8 +15,8 @@ from flask_migrate import upgrade
 from sqlalchemy import text
 
 from luffy import create_app
-from luffy.auth import services
-from luffy.auth.models import RefreshToken, User
+from luffy.core import accounts
+from luffy.core.models import RefreshToken, User
 from luffy.extensions import db
 from tests.servers import BROKER_URL
 
@@ -111,7 +111,7 @@ def add_user(app, username="alice", password=PASSWORD, email="Alice@Example.com"
              mobile="13800000001", **profile):
     """Create an account in ``app`` through the service that the CLI uses; detached."""
     with app.app_context():
-        user = services.create_user(username, password, email=email, mobile=mobile, **profile)
+        user = accounts.create(username, password, email=email, mobile=mobile, **profile)
         db.session.refresh(user)
         db.session.expunge(user)
         return user

@@ -4,7 +4,7 @@ with the development backends (the messages are read from the log)."""
 import pytest
 from sqlalchemy import select
 
-from luffy.auth.models import User
+from luffy.core.models import User
 from luffy.extensions import db
 from tests.accounts import STRONG, errors_of, outbox, register, send_sms  # noqa: F401
 from tests.conftest import PASSWORD, AuthActions, add_user
@@ -38,33 +38,19 @@ def test_mobile_check_is_limited_per_address(make_app):
     assert other.status_code == 200
 
 
-def test_the_limiter_runs_only_in_views_that_declare_a_limit(make_app, monkeypatch):
-    from flask_limiter import Limiter
+def test_the_throttle_runs_only_where_a_limit_is_declared(make_app, monkeypatch):
+    from luffy.core import throttle
 
-    checks = []
-    check = Limiter._check_request_limit
-
-    def spy(self, callable_name=None, in_middleware=True):
-        checks.append(in_middleware)
-        return check(self, callable_name, in_middleware)
-
-    # On the class, before the app is built: the hooks would bind it at init_app.
-    monkeypatch.setattr(Limiter, "_check_request_limit", spy)
+    runs = []
+    run = throttle.Windows.run
+    monkeypatch.setattr(throttle.Windows, "run", lambda self, work: runs.append(work) or run(self, work))
     client = make_app(LOOKUP_RATE_LIMIT="2 per minute").test_client()
     assert client.get("/healthz").status_code == 200
     assert client.post("/users/login/verify", json={"token": "x"}).status_code == 401
-    assert checks == []  # no hook of the limiter ran
+    assert runs == []  # no request pays for a throttle it does not declare
     for status in (200, 200, 429):
         assert client.get(f"/users/mobile/{MOBILE}").status_code == status
-    assert checks == [False, False, False]  # the view's own check, each time
-
-
-@pytest.mark.parametrize("setting", [
-    {"RATELIMIT_DEFAULT": "100 per minute"}, {"RATELIMIT_APPLICATION": "1000 per minute"},
-    {"RATELIMIT_HEADERS_ENABLED": True}])
-def test_a_limiter_setting_that_needs_app_wide_hooks_refuses_to_start(make_app, setting):
-    with pytest.raises(RuntimeError, match=next(iter(setting))):
-        make_app(**setting)
+    assert len(runs) == 3  # the lookup's own limit, once a request
 
 
 def test_sign_up_answers_the_login_answer_and_the_account_logs_in(client, outbox):

@@ -17,8 +17,8 @@ import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import select
 
-from luffy.accounts import codes
-from luffy.auth.models import User
+from luffy.core import codes
+from luffy.core.models import User
 from luffy.extensions import db
 from tests.accounts import STRONG, errors_of, outbox, register, send_sms  # noqa: F401
 from tests.conftest import PASSWORD, AuthActions, add_user

@@ -13,7 +13,7 @@ import json
 
 import pytest
 
-from luffy.extensions import address_key
+from luffy.core.throttle import address_key
 from tests.conftest import DATABASE_URL, REDIS_URL
 from tests.servers import Server, flask, free_port, server_env
 

@@ -4,7 +4,7 @@ carrying claims luffy never issues are 401 ``token_not_valid`` on every path, ne
 import jwt
 import pytest
 
-from luffy.auth.tokens import MAX_USER_ID
+from luffy.core.tokens import MAX_USER_ID
 from tests.conftest import PASSWORD, add_user
 
 BAD_TOKEN = {"code": "token_not_valid", "detail": "Token is invalid or expired"}

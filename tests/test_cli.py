@@ -4,7 +4,7 @@ import jwt
 import pytest
 from sqlalchemy import select
 
-from luffy.auth.models import User
+from luffy.core.models import User
 from luffy.extensions import db
 from tests.conftest import PASSWORD
 

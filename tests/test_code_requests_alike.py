@@ -20,8 +20,8 @@ import pytest
 from celery.signals import before_task_publish
 from sqlalchemy import event, update
 
-from luffy.auth import services
-from luffy.auth.models import User
+from luffy.core import accounts
+from luffy.core.models import User
 from luffy.extensions import db
 from tests.conftest import DATABASE_URL, PASSWORD, REDIS_URL, AuthActions
 from tests.servers import BROKER_URL, Worker, drop_queue, queue_name, reachable, server_env
@@ -71,7 +71,7 @@ def create_accounts(app, numbers, confirmed=True):
     """Active accounts with mobile ``mobile(n)`` and email ``u<n>@example.com``."""
     with app.app_context():
         for n in numbers:
-            services.create_user(f"u{n}", PASSWORD, email=f"u{n}@example.com", mobile=mobile(n))
+            accounts.create(f"u{n}", PASSWORD, email=f"u{n}@example.com", mobile=mobile(n))
         db.session.execute(update(User).values(email_verified=confirmed))
         db.session.commit()
 
@@ -148,7 +148,7 @@ def email_request(client, address, purpose, i, headers=None, password=None):
 def outcomes(worker):
     """What the worker's tasks logged (its JSON lines), message by message."""
     return [json.loads(line[line.index("{"):])["message"] for line in worker.output().splitlines()
-            if '"logger": "luffy.accounts.tasks"' in line]
+            if '"logger": "luffy.core.tasks"' in line]
 
 
 def settled(worker, sent):

@@ -15,7 +15,7 @@ import types
 import pytest
 import redis
 
-from luffy.accounts import codes
+from luffy.core import codes
 from tests.conftest import DATABASE_URL, REDIS_URL
 from tests.servers import Server, flask, request, server_env
 
@@ -32,7 +32,7 @@ def wrong_guesses(code, n):
 
 @pytest.fixture
 def comparisons(monkeypatch):
-    """Every comparison luffy/accounts/codes.py makes, as True (matched) or False; a test
+    """Every comparison luffy/core/codes.py makes, as True (matched) or False; a test
     may set ``during_first`` to run while the first comparison is under way."""
     seen = types.SimpleNamespace(outcomes=[], during_first=None)
 

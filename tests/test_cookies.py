@@ -3,7 +3,7 @@
 import pytest
 from flask import request
 
-from luffy.auth import services
+from luffy.core import accounts
 from tests.conftest import PASSWORD
 
 TOKEN_COOKIES = ("access_token_cookie", "refresh_token_cookie")
@@ -35,7 +35,7 @@ def cookie(client, name):
 
 def add_alice(app):
     with app.app_context():
-        services.create_user("alice", PASSWORD, email="alice@example.com", mobile="13800000001")
+        accounts.create("alice", PASSWORD, email="alice@example.com", mobile="13800000001")
 
 
 def refused(response):

@@ -5,7 +5,7 @@ to the log: ``outbox``.)"""
 
 from sqlalchemy import update
 
-from luffy.auth.models import User
+from luffy.core.models import User
 from luffy.extensions import db
 from tests.accounts import errors_of, outbox  # noqa: F401
 from tests.conftest import PASSWORD, AuthActions, add_user

@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy.exc import OperationalError
 
 from luffy import create_app
-from luffy.auth import services
+from luffy.core import authentication
 
 
 def test_unknown_path_is_not_found(client):
@@ -36,7 +36,7 @@ def test_unexpected_exception_is_a_logged_500(make_app, monkeypatch, caplog):
     def boom(*_):
         raise RuntimeError("secret internals")
 
-    monkeypatch.setattr(services, "authenticate", boom)
+    monkeypatch.setattr(authentication, "authenticate", boom)
     with caplog.at_level(logging.ERROR):
         response = app.test_client().post("/users/login/", json={"username": "a", "password": "b"})
     assert response.status_code == 500
@@ -51,7 +51,7 @@ def test_database_outage_is_503(make_app, monkeypatch):
     def down(*_):
         raise OperationalError("SELECT 1", {}, Exception("connection refused"))
 
-    monkeypatch.setattr(services, "authenticate", down)
+    monkeypatch.setattr(authentication, "authenticate", down)
     response = app.test_client().post("/users/login/", json={"username": "a", "password": "b"})
     assert response.status_code == 503
     body = response.get_json()
@@ -74,7 +74,7 @@ def test_healthz_and_readyz(client):
 
 
 def test_readyz_names_what_failed(make_app):
-    from luffy.extensions import redis_from_url
+    from luffy.redis_clients import redis_from_url
     app = make_app()
     app.extensions["luffy_redis"]["cart"] = redis_from_url("redis://127.0.0.1:1/0", 0.2)
     response = app.test_client().get("/readyz")

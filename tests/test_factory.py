@@ -59,7 +59,6 @@ def test_deployment_names(monkeypatch):
     app = create_app("development")
     assert app.config["SQLALCHEMY_DATABASE_URI"] == "postgresql+psycopg://u@db:5432/luffy"
     assert app.config["REDIS_URL"] == "redis://127.0.0.1:1/3"
-    assert app.config["RATELIMIT_STORAGE_URI"] == "redis://127.0.0.1:1/3"
     assert app.config["JWT_SECRET_KEY"] == STRONG
 
 
@@ -133,7 +132,6 @@ def test_production_takes_the_in_process_store_only_by_name(monkeypatch):
     monkeypatch.setenv("REDIS_URL", "memory://")
     app = create_app("production", {"SQLALCHEMY_DATABASE_URI": "sqlite://"})
     assert app.config["REDIS_URL"] is None
-    assert app.config["RATELIMIT_STORAGE_URI"] == "memory://"
     assert app.extensions["luffy_redis"]["main"].ping()
 
 
@@ -186,7 +184,6 @@ def test_unknown_config_name():
 
 def test_embedded_default_needs_nothing_installed(tmp_path, monkeypatch):
     app = create_app("development", {"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/x.db"})
-    assert app.config["RATELIMIT_STORAGE_URI"] == "memory://"
     clients = app.extensions["luffy_redis"]
     assert clients["main"] is clients["cart"]
     assert clients["main"].ping()

@@ -12,7 +12,7 @@ from alembic import command
 from alembic.migration import MigrationContext
 
 from luffy import create_app
-from luffy.auth.models import RefreshToken, User
+from luffy.core.models import RefreshToken, User
 from luffy.extensions import db
 from tests.conftest import DATABASE_URL, REDIS_URL
 

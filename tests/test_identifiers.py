@@ -33,20 +33,20 @@ SIGMA_USERNAME, SIGMA_EMAIL = "qΣ@example.com", "qς@example.com"
 
 
 def refused(app, *args, **kwargs):
-    """Whether ``services.create_user`` refuses these identifiers, as the CLI would."""
-    from luffy.auth import services
+    """Whether ``accounts.create`` refuses these identifiers, as the CLI would."""
+    from luffy.core import accounts
     from luffy.errors import APIError
 
     with app.app_context():
         try:
-            services.create_user(*args, **kwargs)
+            accounts.create(*args, **kwargs)
         except APIError:
             return True
         return False
 
 
 def test_fold_is_nfkc_casefold():
-    from luffy.auth.identifiers import fold
+    from luffy.core.identifiers import fold
 
     assert fold(SIGMA_USERNAME) == fold(SIGMA_EMAIL) == fold("QΣ@EXAMPLE.COM") == "qσ@example.com"
     assert fold("İ@example.com") == fold("i̇@example.com")
@@ -99,7 +99,7 @@ def test_dotted_capital_i_email_logs_in(auth, make_user):
 
 
 def test_the_keys_follow_the_identifiers(app, make_user):
-    from luffy.auth.models import User
+    from luffy.core.models import User
     from luffy.extensions import db
 
     created = make_user("Sigma", email="QΣ@Example.com", mobile=None)
@@ -117,7 +117,7 @@ def test_the_database_refuses_two_equal_email_keys(app, make_user):
     """Even past ``identifier_taken`` (two creations racing), the unique key holds."""
     from sqlalchemy.exc import IntegrityError
 
-    from luffy.auth.models import User
+    from luffy.core.models import User
     from luffy.extensions import db
 
     make_user("first", email="straße@example.com", mobile=None)

@@ -10,7 +10,7 @@ from pathlib import Path
 import jwt
 import pytest
 
-from luffy.auth import services
+from luffy.core import accounts
 from tests.conftest import DATABASE_URL, PASSWORD
 
 BAD_TOKEN = {"code": "token_not_valid", "detail": "Token is invalid or expired"}
@@ -32,7 +32,7 @@ def b64(data):
 
 def add_alice(app):
     with app.app_context():
-        services.create_user("alice", PASSWORD, email="alice@example.com", mobile="13800000001")
+        accounts.create("alice", PASSWORD, email="alice@example.com", mobile="13800000001")
 
 
 def login(app):

@@ -19,10 +19,10 @@ def client(make_app):
 @pytest.fixture
 def alice(client):
     """alice, created in the client's app."""
-    from luffy.auth import services
+    from luffy.core import accounts
 
     with client.application.app_context():
-        services.create_user("alice", PASSWORD, email="alice@example.com", mobile="13800000001")
+        accounts.create("alice", PASSWORD, email="alice@example.com", mobile="13800000001")
 
 
 def b64(raw):

@@ -3,9 +3,9 @@
 import jwt
 import pytest
 
-from luffy.auth import passwords
-from luffy.auth.models import User
-from luffy.extensions import redis_from_url
+from luffy.core import passwords
+from luffy.core.models import User
+from luffy.redis_clients import redis_from_url
 from luffy.extensions import db
 from tests.conftest import PASSWORD, add_user
 

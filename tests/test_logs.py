@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from luffy.auth import services
+from luffy.core import accounts
 from tests.conftest import PASSWORD
 
 HEX_ID = re.compile(r"[0-9a-f]{32}")
@@ -15,7 +15,7 @@ HEX_ID = re.compile(r"[0-9a-f]{32}")
 def with_alice(app):
     """``app`` with alice in its database; returns her id."""
     with app.app_context():
-        return services.create_user("alice", PASSWORD, email="alice@example.com").id
+        return accounts.create("alice", PASSWORD, email="alice@example.com").id
 
 
 @pytest.fixture

@@ -22,25 +22,25 @@ SEALED = re.compile(r"gAAAAA[A-Za-z0-9_=-]+")  # a Fernet token (version byte 0x
 
 
 def test_a_sealed_message_opens_only_with_its_key_and_unaltered(make_app):
-    from luffy.accounts import messages
+    from luffy.core import envelopes
 
     app, other = make_app(), make_app(SECRET_KEY="another-secret-key-0123456789abcdef-xyz")
     message = {"to": MOBILE, "text": "Your luffy login code is 123456.", "only_to": "account"}
     with app.app_context():
-        token = messages.seal(message)
-        assert messages.unseal(token) == message
+        token = envelopes.seal(message)
+        assert envelopes.unseal(token) == message
         assert "123456" not in token and MOBILE not in token
         altered = token[:-6] + ("A" if token[-6] != "A" else "B") + token[-5:]
-        with pytest.raises(messages.Unreadable):
-            messages.unseal(altered)
-        with pytest.raises(messages.Unreadable):
-            messages.unseal("not a token")
-    with other.app_context(), pytest.raises(messages.Unreadable):
-        messages.unseal(token)
+        with pytest.raises(envelopes.Unreadable):
+            envelopes.unseal(altered)
+        with pytest.raises(envelopes.Unreadable):
+            envelopes.unseal("not a token")
+    with other.app_context(), pytest.raises(envelopes.Unreadable):
+        envelopes.unseal(token)
 
 
 def test_a_task_drops_a_message_it_cannot_open(make_app, caplog):
-    from luffy.accounts import tasks
+    from luffy.core import tasks
 
     app = make_app()
     with app.app_context():

@@ -263,7 +263,7 @@ def problems(answers, database_out, redis_out, calm_since):
     return found
 
 
-CALLERS = re.compile(r'File "[^"]*/((?:luffy|flask_limiter|flask_sqlalchemy)/[^"]+)", line \d+, in (\w+)')
+CALLERS = re.compile(r'File "[^"]*/((?:luffy|limits|flask_sqlalchemy)/[^"]+)", line \d+, in (\w+)')
 
 
 EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(?:Error|Exception|Timeout|Shutdown)\b.*", re.M)

@@ -9,8 +9,8 @@ from werkzeug.security import generate_password_hash
 
 from config import ProductionConfig
 from luffy import create_app
-from luffy.auth import services
-from luffy.auth.models import User
+from luffy.core import accounts
+from luffy.core.models import User
 from luffy.extensions import db
 from tests.conftest import DATABASE_URL, PASSWORD, PRODUCTION_MESSAGES, REDIS_URL, add_user
 
@@ -53,7 +53,7 @@ def test_production_app_hashes_with_argon2id_m19456_t2_p1(make_app, redis_client
     try:
         with app.app_context():
             db.create_all()
-            user = services.create_user("alice", PASSWORD, email="alice@example.com")
+            user = accounts.create("alice", PASSWORD, email="alice@example.com")
             user_id = user.id
         created = stored_hash(app, user_id)
         assert created.startswith("$argon2id$v=19$m=19456,t=2,p=1$")
@@ -121,7 +121,7 @@ def test_a_django_hash_over_the_iteration_ceiling_is_refused_not_run(
     the login costs one argon2id check, like an unknown hash."""
     import hashlib
 
-    from luffy.auth import passwords
+    from luffy.core import passwords
 
     app = ceiling_app
     user = add_user(app)

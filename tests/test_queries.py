@@ -52,12 +52,15 @@ def test_verify_reads_nothing_for_an_access_token(client, auth, user, statements
     assert statements == [("SELECT", read_mode)]
 
 
-def test_a_password_change_writes_in_one_transaction(client, auth_headers, statements):
+def test_a_password_change_writes_in_one_transaction(client, auth_headers, statements, read_mode):
     statements.clear()
     answer = client.post("/users/password", headers=auth_headers,
                          json={"old_password": PASSWORD, "new_password": "a brand new password"})
     assert answer.status_code == 200, answer.get_json()
-    # The account, its row locked against a concurrent rotation (its token version read
-    # under the lock), the account's new password and version, its refresh tokens.
-    assert [word for word, _ in statements] == ["SELECT", "SELECT", "UPDATE", "UPDATE"]
-    assert {mode for _, mode in statements} == {None}  # not autocommit: all or nothing
+    # The token's check reads the account as every protected endpoint does; then, in one
+    # transaction: the account, its row locked against a concurrent rotation (its token
+    # version read under the lock), its new password and version, its refresh tokens.
+    guard, *change = statements
+    assert guard == ("SELECT", read_mode)
+    assert [word for word, _ in change] == ["SELECT", "SELECT", "UPDATE", "UPDATE"]
+    assert {mode for _, mode in change} == {None}  # not autocommit: all or nothing

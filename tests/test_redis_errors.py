@@ -14,7 +14,7 @@ import socket
 
 import pytest
 
-from luffy.extensions import redis_from_url
+from luffy.redis_clients import redis_from_url
 from tests.conftest import PASSWORD
 from tests.servers import free_port
 

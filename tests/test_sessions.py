@@ -6,9 +6,10 @@ import jwt
 import pytest
 from sqlalchemy import select
 
-from luffy.auth import services
-from luffy.auth.models import RefreshToken, User, utcnow
-from luffy.extensions import db, redis_from_url
+from luffy.core import accounts
+from luffy.core.models import RefreshToken, User, utcnow
+from luffy.extensions import db
+from luffy.redis_clients import redis_from_url
 from tests.conftest import PASSWORD
 
 BAD_TOKEN = {"code": "token_not_valid", "detail": "Token is invalid or expired"}
@@ -50,7 +51,7 @@ def rotating(make_app):
 def add_alice(app):
     """Create alice in ``app``'s database (the ``user`` fixture is bound to ``app``)."""
     with app.app_context():
-        services.create_user("alice", PASSWORD, email="alice@example.com", mobile="13800000001")
+        accounts.create("alice", PASSWORD, email="alice@example.com", mobile="13800000001")
 
 
 @pytest.fixture

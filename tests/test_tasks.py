@@ -6,7 +6,7 @@ import threading
 import pytest
 from sqlalchemy import update
 
-from luffy.auth.models import User
+from luffy.core.models import User
 from luffy.extensions import db
 
 from tests.accounts import register, send_sms

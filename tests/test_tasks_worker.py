@@ -15,7 +15,7 @@ import time
 import pytest
 from sqlalchemy import update
 
-from luffy.auth.models import User
+from luffy.core.models import User
 from luffy.extensions import db
 from tests.accounts import STRONG, register, send_sms
 from tests.conftest import DATABASE_URL, PASSWORD, REDIS_URL, AuthActions, add_user
@@ -85,7 +85,7 @@ def test_a_real_worker_delivers_and_every_flow_completes_end_to_end(system):
     response = register(client, MOBILE, code, username="neo")
     assert response.status_code == 201, response.get_json()
     with app.app_context():
-        from luffy.accounts import codes
+        from luffy.core import codes
 
         codes.clear(codes.sms(MOBILE))
     assert send_sms(client, MOBILE, "login").status_code == 202

@@ -8,8 +8,8 @@ failures reach 20 x N. Refreshes are not throttled.
 
 import pytest
 
-from luffy.auth.throttle import OWNER_LOCKOUT_FACTOR
-from luffy.extensions import redis_from_url
+from luffy.core.throttle import OWNER_LOCKOUT_FACTOR
+from luffy.redis_clients import redis_from_url
 from tests.conftest import PASSWORD, REDIS_URL, AuthActions, add_user
 
 LIMIT = "3 per minute"
@@ -146,6 +146,19 @@ def test_basic_failures_count_with_login_failures(client):
                       environ_overrides={"REMOTE_ADDR": "10.0.3.2"}).status_code == 200
 
 
+@pytest.mark.parametrize("path, body", [
+    ("/users/password", {"old_password": "x", "new_password": "whatever-123"}),
+    ("/users/email/code", {"email": "new@example.com", "purpose": "confirm", "password": "x"}),
+])
+def test_a_wrong_basic_password_on_a_view_that_takes_a_password_counts_once(client, path, body):
+    env = {"REMOTE_ADDR": "10.0.3.9"}
+    for _ in range(N - 1):  # each counted once: the address is one failure short of its limit
+        response = client.post(path, headers=AuthActions.basic("alice", "wrong"), json=body,
+                               environ_overrides=env)
+        assert response.status_code == 401
+    assert login(client, "alice", PASSWORD, address="10.0.3.9").status_code == 200
+
+
 def test_bearer_requests_are_not_password_attempts(client):
     token = login(client, "alice", PASSWORD).get_json()["token"]
     for _ in range(5):
@@ -182,12 +195,21 @@ def test_counts_live_in_redis_and_survive_a_new_app(make_app, redis_client):
     add_user(first)
     for _ in range(2):
         assert login(first.test_client(), "alice", "wrong").status_code == 401
-    assert redis_client.keys("luffy:fail:*"), "no throttle counters in Redis"
+    assert redis_client.keys("luffy:LIMITER/fail-*"), "no throttle counters in Redis"
     # A second app (as in another worker or instance) sees the same counts.
     second = make_app(LOGIN_RATE_LIMIT=LIMIT)
     client = second.test_client()
     assert login(client, "alice", "wrong").status_code == 401
     assert_throttled(login(client, "alice", "wrong"))
+
+
+def test_counts_live_in_the_apps_main_redis(make_app, redis_client):
+    app = make_app(LOGIN_RATE_LIMIT=LIMIT)
+    add_user(app)
+    assert login(app.test_client(), "alice", "wrong").status_code == 401
+    counters = redis_client.keys("luffy:LIMITER/fail-*")
+    assert len(counters) == 3, counters  # by address, by account, by the pair
+    assert {key.split("/")[1] for key in counters} == {"fail-addr", "fail-acct", "fail-pair"}
 
 
 def test_a_dead_redis_falls_back_to_memory(make_app):

@@ -6,7 +6,7 @@ import jwt
 import pytest
 from sqlalchemy import delete
 
-from luffy.auth.models import User
+from luffy.core.models import User
 from luffy.extensions import db
 from tests.conftest import PASSWORD, AuthActions, add_user
 

@@ -1,14 +1,13 @@
 """The marshmallow schemas of the accounts endpoints. Mobile numbers and emails are
-judged by luffy.auth.schemas (``Mobile``, ``Email``), the one place for both, so the
+judged by luffy.core.schemas (``Mobile``, ``Email``), the one place for both, so the
 same rules hold wherever one is taken."""
 
 import unicodedata
 
 from marshmallow import ValidationError, fields, validate, validates_schema
 
-from luffy.auth.schemas import (  # noqa: F401 (NOT_A_MOBILE: for the routes)
-    NEW_PASSWORD, NOT_A_MOBILE, PASSWORD, Email, InputSchema, Mobile, check_email,
-    check_mobile, is_mobile,
+from luffy.core.schemas import (
+    NEW_PASSWORD, PASSWORD, Email, InputSchema, Mobile, check_email, check_mobile, is_mobile,
 )
 
 CODE = validate.Regexp(r"^[0-9]{6}$", error="A code is six digits.")

@@ -1,7 +1,7 @@
-"""One-time codes and their throttles, in the main Redis (``REDIS_URL``).
+"""One-time codes, in the main Redis (``REDIS_URL``).
 
 A code is six digits from :mod:`secrets`. Redis keeps only a keyed hash of it (HMAC
-of the destination, the purpose and the code), under a key named by keyed hashes of
+of the destination, the purpose and the code), under a key made of keyed hashes of
 the destination and the purpose, for ``CODE_TTL`` seconds; a new code replaces the
 destination's older code of the same purpose, and no other: a sign-up code requested
 for a registered number (which the worker then does not send) leaves the owner's login
@@ -15,32 +15,22 @@ compared with more than ``CODE_MAX_TRIES`` wrong ones, and once they are used up
 never compared again. :func:`consume` deletes the code if it is still the one checked,
 atomically too: of concurrent requests holding it, exactly one uses it.
 
-Sends are throttled per destination (one per ``CODE_RESEND_INTERVAL``, across
-purposes) and, in a rolling 24 hours kept as sorted sets of send times, per client
-address (``CODE_DAILY_LIMIT``, which bounds what one address sends to one destination
-as well) and per destination from all addresses (``CODE_DESTINATION_DAILY_LIMIT``, a
-higher ceiling): one address cannot use up a destination's codes, and spraying
-addresses stays bounded. A client is keyed as the throttles key it
-(:func:`luffy.extensions.address_key`: an IPv6 address by its /64). A refused send
-counts nowhere. When Redis is down, redis-py's ConnectionError becomes a 503
-(luffy/errors.py): no code is sent or accepted without its record.
+How often codes may be sent is the throttle's (:func:`luffy.core.throttle.reserve_send`),
+counted under :func:`destination_key`. When Redis is down, redis-py's ConnectionError
+becomes a 503 (luffy/errors.py): no code is sent or accepted without its record.
 """
 
 import hashlib
 import hmac
-import math
 import secrets
-import time
 from dataclasses import dataclass
 
 from flask import current_app
-from redis.exceptions import WatchError
 
-from luffy.errors import APIError
-from luffy.extensions import address_key, redis_clients
+from luffy.core import throttle
+from luffy.extensions import redis_clients
 
-DAY = 24 * 3600
-CONTENTION_RETRIES = 20
+WRONG_CODE = "Wrong or expired code."  # the one answer to a code that does not match
 
 # Take one try of the live code in KEYS[1] if it has one left (ARGV[1]: the tries a
 # code has): its digest, else false.
@@ -94,54 +84,14 @@ def email(address):
     return f"email:{address.lower()}"
 
 
-def keys(destination, address=None):
-    """The Redis keys of ``destination``'s throttle (and of a client ``address``)."""
-    name = _hmac("destination", destination)[:32]
-    found = {"codes": f"luffy:code:{name}:*", "resend": f"luffy:resend:{name}",
-             "daily": f"luffy:sends:dest:{name}"}
-    if address is not None:
-        found["address"] = f"luffy:sends:addr:{_hmac('address', address_key(address))[:32]}"
-    return found
+def destination_key(destination):
+    """The opaque name of ``destination`` in Redis: its code keys and its send limits."""
+    return _hmac("destination", destination)[:32]
 
 
 def code_key(destination, purpose):
     """The Redis key of ``destination``'s live code for ``purpose``."""
-    return f"luffy:code:{_hmac('destination', destination)[:32]}:{_hmac('purpose', purpose)[:16]}"
-
-
-def reserve_send(destination, address):
-    """Count one send to ``destination`` from ``address``, or raise 429 with the wait."""
-    config = current_app.config
-    k = keys(destination, address)
-    windows = ((k["daily"], config["CODE_DESTINATION_DAILY_LIMIT"]),
-               (k["address"], config["CODE_DAILY_LIMIT"]))
-    interval = config["CODE_RESEND_INTERVAL"]
-    with redis_clients.main.pipeline() as pipe:
-        for _ in range(CONTENTION_RETRIES):
-            try:
-                pipe.watch(k["resend"], *(window for window, _ in windows))
-                now = time.time()
-                resend_ms = pipe.pttl(k["resend"])  # negative: no send in the interval
-                waits = [math.ceil(resend_ms / 1000)] if resend_ms > 0 else []
-                for window, limit in windows:
-                    sent = pipe.zrangebyscore(window, now - DAY, "+inf", withscores=True)
-                    if len(sent) >= limit:  # free again when enough of them leave the window
-                        waits.append(math.ceil(sent[len(sent) - limit][1] + DAY - now))
-                if waits:  # the send is allowed when every limit allows it
-                    raise APIError.throttled(max(waits))
-                pipe.multi()
-                if interval > 0:
-                    pipe.set(k["resend"], 1, px=int(interval * 1000))
-                member = f"{now:.6f}:{secrets.token_hex(4)}"
-                for window, _ in windows:
-                    pipe.zremrangebyscore(window, "-inf", now - DAY)
-                    pipe.zadd(window, {member: now})
-                    pipe.expire(window, DAY)
-                pipe.execute()
-                return
-            except WatchError:
-                continue
-    raise APIError.throttled(1)
+    return f"luffy:code:{destination_key(destination)}:{_hmac('purpose', purpose)[:16]}"
 
 
 def issue(destination, purpose):
@@ -180,21 +130,17 @@ def consume(claim):
 def state(destination):
     """What an operator sees of ``destination``: its live codes (wrong tries and seconds
     left of each, whatever their purpose), resend wait, sends today."""
-    k = keys(destination)
     r = redis_clients.main
     live = []
-    for key in r.scan_iter(match=k["codes"]):  # a handful of keys: one per purpose
+    for key in r.scan_iter(match=f"luffy:code:{destination_key(destination)}:*"):  # one a purpose
         digest, tries = r.hmget(key, "digest", "tries")
         if digest is not None and int(tries or 0) < current_app.config["CODE_MAX_TRIES"]:
             live.append({"tries": int(tries or 0), "ttl": max(r.ttl(key), 0)})
-    return {
-        "codes": sorted(live, key=lambda code: code["ttl"]),
-        "resend_wait": max(r.ttl(k["resend"]), 0),
-        "sends_24h": r.zcount(k["daily"], time.time() - DAY, "+inf"),
-    }
+    sent, wait = throttle.sends_today(destination_key(destination))
+    return {"codes": sorted(live, key=lambda code: code["ttl"]), "resend_wait": wait,
+            "sends_24h": sent}
 
 
 def clear(destination, address=None):
-    """Forget the throttle of ``destination`` (and of ``address``); its code stays."""
-    k = keys(destination, address)
-    redis_clients.main.delete(*(k[name] for name in ("resend", "daily", "address") if name in k))
+    """Forget the send limits of ``destination`` (and of ``address``); its codes stay."""
+    throttle.clear_sends(destination_key(destination), address)

@@ -1,83 +1,87 @@
-"""What a queued message carries, how it is sealed, and who may receive it.
+"""The messages luffy sends: their texts, and the verbs that queue them.
 
-A request that sends a code always does the same work, whether or not an account has
-the destination: it issues the code and enqueues one message. The message names the
-condition under which it goes out (``only_to``), and the worker, when it takes the
-message, checks that condition (:func:`wanted`) and drops the message when it fails:
-
-- ``account``: an active account has this mobile, or this email confirmed (login and
-  reset codes);
-- ``newcomer``: no account has this mobile (sign-up codes);
-- ``free``: no account but ``user``'s uses this email (confirmation codes);
-- none: always (a notice to an account's own address).
-
-So no message reaches a destination that has no account (login, reset) or already has
-one (sign-up), and the request neither looks the account up nor takes longer for one.
-
-In the broker a message rests sealed (:func:`seal`): its destination, text and code are
-encrypted with Fernet (AES-128-CBC and HMAC-SHA256, from ``cryptography``) under a key
-derived from ``SECRET_KEY`` by HKDF-SHA256, so the web processes and the worker must
-share ``SECRET_KEY``.
+Every message leaves through the task queue (luffy/core/tasks.py) sealed, addressed
+with the condition under which the worker may deliver it (luffy/core/envelopes.py).
 """
 
-import base64
-import json
 
-from cryptography.fernet import Fernet, InvalidToken
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+import logging
+
 from flask import current_app
-from sqlalchemy import select
+from kombu.exceptions import OperationalError as BrokerError
 
-from luffy.auth.models import User
-from luffy.auth.services import identifier_taken
-from luffy.extensions import db
+from luffy.core import codes, tasks, throttle
+from luffy.core.envelopes import seal
+from luffy.errors import APIError
+from luffy.logs import masked
 
-KEY_INFO = b"luffy queued messages v1"  # HKDF's context: this key serves nothing else
+log = logging.getLogger(__name__)
+
+SMS_TEXT = {
+    "register": "Your luffy sign-up code is {code}. It expires in {minutes} minutes.",
+    "login": "Your luffy login code is {code}. It expires in {minutes} minutes.",
+    "reset": "Your luffy password reset code is {code}. It expires in {minutes} minutes. "
+             "If you did not ask for it, ignore this message.",
+}
+EMAIL_SUBJECT = {"confirm": "Confirm your email for luffy", "reset": "Reset your luffy password"}
+EMAIL_TEXT = {
+    "confirm": "Your luffy email confirmation code is {code}. It expires in {minutes} minutes.",
+    "reset": SMS_TEXT["reset"],
+}
+# Who may receive a code (luffy.core.envelopes.wanted decides, in the worker).
+SMS_ONLY_TO = {"register": "newcomer", "login": "account", "reset": "account"}
+EMAIL_CHANGED_SUBJECT = "Your luffy email was changed"
+EMAIL_CHANGED_TEXT = ("The email of your luffy account was changed to {email}. If you did not "
+                      "change it, reset your password and contact us.")
+TASKS = {"sms": tasks.send_sms, "email": tasks.send_email}
 
 
-class Unreadable(Exception):
-    """A queued message that this ``SECRET_KEY`` did not seal, or that was altered."""
-
-
-def _fernet():
-    """The app's Fernet, built on first use from ``SECRET_KEY``."""
-    extensions = current_app.extensions
-    if "luffy_messages" not in extensions:
-        key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=KEY_INFO).derive(
-            current_app.config["SECRET_KEY"].encode())
-        extensions["luffy_messages"] = Fernet(base64.urlsafe_b64encode(key))
-    return extensions["luffy_messages"]
-
-
-def seal(message):
-    """``message`` (a dict of strings and numbers) as an encrypted, authenticated token."""
-    return _fernet().encrypt(json.dumps(message).encode()).decode()
-
-
-def unseal(token):
-    """The message that :func:`seal` made ``token`` of; :class:`Unreadable` otherwise."""
+def enqueue(channel, message, expires=None):
+    """Hand ``message`` sealed to the task queue (or, with no broker, send it now)."""
+    celery = current_app.extensions["celery"]
     try:
-        return json.loads(_fernet().decrypt(token))
-    except (InvalidToken, TypeError, ValueError):
-        raise Unreadable("not sealed with this SECRET_KEY, or altered") from None
+        celery.tasks[TASKS[channel].name].apply_async(
+            (seal(message),), expires=expires,
+            retry_policy={"max_retries": 2, "interval_start": 0, "interval_step": 0.2})
+    except BrokerError as e:
+        log.error("task queue unavailable: %s", e.__class__.__name__)
+        raise APIError.service_unavailable("task queue") from None
 
 
-def _active(*where):
-    return db.session.scalar(select(User.id).where(*where, User.is_active.is_(True))) is not None
+def send_code(channel, destination, purpose, address, message):
+    """Throttle, issue a code and enqueue ``message`` with it: the same work for every
+    destination (``message["text"]`` holds ``{code}`` and ``{minutes}``); the seconds
+    before the next code may be asked for."""
+    throttle.reserve_send(codes.destination_key(destination), address)
+    code = codes.issue(destination, purpose)
+    ttl = current_app.config["CODE_TTL"]
+    message["text"] = message["text"].format(code=code, minutes=max(1, ttl // 60))
+    enqueue(channel, message, expires=ttl)  # a dead code is not worth sending
+    return current_app.config["CODE_RESEND_INTERVAL"]
 
 
-def wanted(channel, message):
-    """Whether ``message`` (``channel``: ``sms`` or ``email``) may go to its destination now."""
-    to, only_to = message["to"], message.get("only_to")
-    if only_to is None:
-        return True
-    if only_to == "account":
-        if channel == "sms":
-            return _active(User.mobile == to)
-        return _active(User.email == to, User.email_verified.is_(True))
-    if only_to == "newcomer":
-        return not identifier_taken(mobile=to)
-    if only_to == "free":
-        return not identifier_taken(email=to, exclude_id=message["user"])
-    raise ValueError(f"unknown condition {only_to!r}")
+def send_sms_code(mobile, purpose, address):
+    """Send a code by SMS; it goes out only where ``SMS_ONLY_TO`` says (the worker decides)."""
+    return send_code("sms", codes.sms(mobile), purpose, address, {
+        "to": mobile, "text": SMS_TEXT[purpose], "only_to": SMS_ONLY_TO[purpose]})
+
+
+def send_email_code(email, purpose, address, user_id=None):
+    """Send a code by email: to confirm ``email`` as account ``user_id``'s, or to reset a
+    password. A reset code goes only to an active account's confirmed address; a
+    confirmation code only to an address no other account uses (the worker decides)."""
+    email = email.lower()
+    message = {"to": email, "subject": EMAIL_SUBJECT[purpose], "text": EMAIL_TEXT[purpose]}
+    if purpose == "confirm":
+        bound = f"confirm:{user_id}"  # only this account can use the code
+        message.update(only_to="free", user=user_id)
+    else:
+        bound = "reset"
+        message.update(only_to="account")
+    return send_code("email", codes.email(email), bound, address, message)
+
+
+def tell_email_changed(old_address, new_address):
+    """Tell a confirmed address that the account's email is now ``new_address``."""
+    enqueue("email", {"to": old_address, "subject": EMAIL_CHANGED_SUBJECT,
+                      "text": EMAIL_CHANGED_TEXT.format(email=masked(new_address))})

@@ -7,8 +7,8 @@ from sqlalchemy import ForeignKey, Numeric, String, false, or_, select
 from sqlalchemy.dialects import mysql
 from sqlalchemy.orm import Mapped, mapped_column, validates
 
-from luffy.auth import passwords
-from luffy.auth.identifiers import fold
+from luffy.core import passwords
+from luffy.core.identifiers import fold
 from luffy.extensions import db
 
 
@@ -30,7 +30,7 @@ def utcnow():
 class User(db.Model):
     """An account. Username, email and mobile each identify it at login.
 
-    ``email_key`` and ``username_key`` are :func:`~luffy.auth.identifiers.fold` of the
+    ``email_key`` and ``username_key`` are :func:`~luffy.core.identifiers.fold` of the
     email and the username, set whenever those are: a login compares an email by its
     key, and the keys keep an email from colliding with another account's identifiers.
     """
@@ -44,7 +44,7 @@ class User(db.Model):
     # Not unique: usernames are case-sensitive ("Alice" and "alice" are two accounts).
     username_key: Mapped[str] = mapped_column(identifier_type(150), index=True)
     email_key: Mapped[str | None] = mapped_column(identifier_type(254), index=True, unique=True)
-    # Set by a confirmation code sent to ``email`` (luffy/accounts); reset codes go only there.
+    # Set by a confirmation code sent to ``email`` (luffy/core/confirmation.py); reset codes go only there.
     email_verified: Mapped[bool] = mapped_column(default=False, server_default=false())
     password: Mapped[str] = mapped_column(String(255))  # a hash, never the password
     nickname: Mapped[str] = mapped_column(String(50), default="")
@@ -73,8 +73,13 @@ class User(db.Model):
         self.password = passwords.hash_password(password)
 
     def check_password(self, password):
-        """``(ok, outdated)``: see :func:`luffy.auth.passwords.verify_password`."""
+        """``(ok, outdated)``: see :func:`luffy.core.passwords.verify_password`."""
         return passwords.verify_password(self.password, password)
+
+    @staticmethod
+    def active():
+        """A query of the active accounts."""
+        return select(User).where(User.is_active.is_(True))
 
     @staticmethod
     def identified_by(identifier):

@@ -1,4 +1,5 @@
 """How token answers are written: tokens in the body, or, in cookie mode, only in cookies.
+This module shapes answers and writes nothing else.
 
 A browser that asks for cookies (``?cookies=1`` or ``"cookies": true``) gets the
 HttpOnly token cookies and the readable CSRF cookies, and no token in the body, so
@@ -11,7 +12,6 @@ from urllib.parse import urlsplit
 from flask import current_app, jsonify, request
 from flask_jwt_extended import set_access_cookies, set_refresh_cookies, unset_jwt_cookies
 
-from luffy.auth import services
 from luffy.errors import APIError
 
 TRUE = ("1", "true", "yes", "on")
@@ -76,14 +76,15 @@ def clear_cookies(response):
     return response
 
 
-def login_response(user, cookies, status=200):
-    """The login answer for an authenticated ``user``: tokens in the body, or cookies."""
-    answer = services.login(user)
+def login_response(answer, cookies, status=200):
+    """The login answer (a :class:`~luffy.core.sessions.LoginAnswer`): tokens in the body,
+    or cookies."""
     if not cookies:
-        return no_store(jsonify(answer)), status
-    response = jsonify({"cart_total": answer["cart_total"]})
-    set_access_cookie(response, answer["token"])
-    set_refresh_cookie(response, answer["refresh"])
+        return no_store(jsonify(token=answer.token, refresh=answer.refresh,
+                                cart_total=answer.cart_total)), status
+    response = jsonify({"cart_total": answer.cart_total})
+    set_access_cookie(response, answer.token)
+    set_refresh_cookie(response, answer.refresh)
     return no_store(response), status
 
 

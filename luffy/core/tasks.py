@@ -1,8 +1,8 @@
 """The background tasks: one message each. They import no app; the worker's task
 class (luffy/worker.py) runs them inside one, so they read its settings.
 
-A task carries its message sealed (luffy/accounts/messages.py): it opens it, sends it
-only if its destination may receive it (:func:`messages.wanted`: the decision the
+A task carries its message sealed (luffy/core/envelopes.py): it opens it, sends it
+only if its destination may receive it (:func:`envelopes.wanted`: the decision the
 request did not make), and hands the provider the task's id as the message's
 idempotency key, the same on every retry of the message.
 
@@ -18,7 +18,7 @@ from celery import shared_task
 from flask import current_app
 from sqlalchemy.exc import SQLAlchemyError
 
-from luffy.accounts import messages, senders
+from luffy.core import envelopes, senders
 from luffy.logs import masked
 
 log = logging.getLogger(__name__)
@@ -27,13 +27,13 @@ log = logging.getLogger(__name__)
 def _deliver(task, channel, sealed, send):
     """Open ``sealed``, and ``send(message, key)`` it if its destination may have it."""
     try:
-        message = messages.unseal(sealed)
-    except messages.Unreadable as e:
+        message = envelopes.unseal(sealed)
+    except envelopes.Unreadable as e:
         log.error("%s dropped: %s", task.name, e)
         return
     to = masked(message["to"])
     try:
-        if not messages.wanted(channel, message):
+        if not envelopes.wanted(channel, message):
             log.info("%s to %s not sent: its destination does not take it", task.name, to)
             return
         send(message, task.request.id)

@@ -1,11 +1,14 @@
-"""Tokens: flask-jwt-extended's callbacks that issue them, and the one decode that checks them.
+"""Tokens: how they are issued, and :func:`check`, the one answer to "is this token valid?".
 
-Access tokens carry ``user_id``, ``token_type`` and the profile claims; refresh
-tokens only ``user_id`` and ``token_type`` (besides what the library adds). A good
-signature is not enough: :func:`well_formed` decides whether the claims are what
-luffy issues, for every path (Bearer, cookie, verify, refresh, logout). An access
-token is refused when its ``jti`` is on the Redis denylist (logout) or its ``ver`` is
-older than the account's token version (every session ended).
+Tokens are made by flask-jwt-extended (``create_access_token``, the additional-claims
+loader for the profile, the key and header loaders below); luffy owns the decode
+whole, in :func:`check`, for every path: a Bearer or cookie access token, verify,
+refresh and logout. Access tokens carry ``user_id``, ``token_type``, ``ver`` (the
+account's token version) and the profile claims; refresh tokens ``user_id`` and
+``token_type``, and a record of their ``jti`` in the database (never the token).
+
+:func:`check` returns a :class:`Token`, with the :class:`Account` it read when it read
+one: never an ORM entity, never a bare database row.
 """
 
 import base64
@@ -13,24 +16,164 @@ import hmac
 import json
 import logging
 import math
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
 
 import jwt as pyjwt
-import redis
 from flask import current_app
+from flask_jwt_extended import create_access_token, create_refresh_token
 from sqlalchemy import bindparam, select
 
-from luffy.auth.keys import KeyRing
-from luffy.auth.models import User
+from luffy import logs
+from luffy.core import revocation
+from luffy.core.keys import KeyRing
+from luffy.core.models import RefreshToken, User, utcnow
 from luffy.errors import APIError
-from luffy.extensions import db, redis_clients
+from luffy.extensions import db
 from luffy.speed import read_row
 
 log = logging.getLogger(__name__)
 
-
 # users.id is a 32-bit INTEGER on PostgreSQL and MySQL: no account has a larger id.
 MAX_USER_ID = 2**31 - 1
 TOKEN_TYPES = ("access", "refresh")
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    """An account as a token's request knows it: its profile and the state that decides
+    whether its tokens live (the password hash is never read for it)."""
+
+    id: int
+    username: str
+    email: str | None
+    email_verified: bool
+    mobile: str | None
+    nickname: str
+    avatar: str
+    money: Decimal
+    credit: int
+    is_active: bool
+    token_version: int
+
+    @classmethod
+    def of(cls, user):
+        """The account of a :class:`~luffy.core.models.User` entity."""
+        return cls(**{name: getattr(user, name) for name in cls.__slots__})
+
+
+@dataclass(frozen=True, slots=True)
+class StoredToken:
+    """A refresh token's record: its row, the login (``family``) it descends from, and
+    whether a rotation already replaced it."""
+
+    id: int
+    family: str
+    used_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    """A token luffy issued and still honours, as :func:`check` found it."""
+
+    type: str  # "access" or "refresh"
+    user_id: int
+    jti: str
+    expires_at: float  # the exp claim, seconds since the epoch
+    version: int | None  # access tokens: the account's token version when issued
+    account: Account | None = None  # read by the check when asked for (always for refresh)
+    stored: StoredToken | None = None  # refresh tokens: their record
+
+
+# What a token's request reads of its account: the profile /users/me answers and the
+# state the check decides on; a refresh reads its token's record with it, in one join.
+ACCOUNT_COLUMNS = tuple(getattr(User, name) for name in Account.__slots__)
+ACCOUNT = select(*ACCOUNT_COLUMNS).where(User.id == bindparam("user_id"))
+ACCOUNT_WITH_TOKEN = select(
+    *ACCOUNT_COLUMNS, RefreshToken.id.label("token_id"), RefreshToken.user_id.label("token_user"),
+    RefreshToken.family, RefreshToken.used_at, RefreshToken.revoked_at,
+).join_from(RefreshToken, User).where(RefreshToken.jti == bindparam("jti"))
+ACCOUNT_FIELDS = len(ACCOUNT_COLUMNS)
+
+
+def check(raw, token_type=None, *, csrf=None, account=False, lock=False):
+    """The :class:`Token` of ``raw`` if luffy issued it and still honours it; else 401
+    ``token_not_valid``. Each path asks for the checks it needs beyond the first two:
+
+    1. a good signature by a verifying key (by ``kid``), unexpired, of the configured
+       audience and issuer, bound to ``csrf`` when given (cookie mode);
+    2. claims exactly as luffy issues them (:func:`well_formed`), of ``token_type``
+       (either when ``None``);
+    3. an access token: not logged out nor older than its account's token version, as
+       Redis knows (one round trip; when Redis cannot be read the token passes: its
+       five-minute life bounds the risk); with ``account``, its account read from the
+       database too: active, and of no newer version;
+    4. a refresh token: its record and account read from the database (under a lock on
+       the account's row with ``lock``, for rotation and logout): the record issued to
+       this account, not revoked, the account active. A rotated token that comes back
+       ends its whole family (reuse detection) when ``JWT_BLACKLIST_AFTER_ROTATION``.
+    """
+    claims = _decode(raw)
+    if not well_formed(claims, token_type):
+        raise APIError.token_not_valid()
+    if csrf is not None and not hmac.compare_digest(claims.get("csrf", "").encode(), csrf.encode()):
+        raise APIError.token_not_valid("CSRF double submit tokens do not match")
+    kind, user_id = claims["token_type"], claims["user_id"]
+    logs.identify(user_id)
+    token = Token(kind, user_id, claims["jti"], claims["exp"], claims.get("ver"))
+    if kind == "refresh":
+        return _check_stored(token, lock)
+    if revocation.access_revoked(token):
+        raise APIError.token_not_valid()
+    if account:
+        row = read_row(ACCOUNT, {"user_id": user_id})
+        found = Account(*row) if row is not None else None
+        if found is None or not found.is_active or token.version < found.token_version:
+            raise APIError.token_not_valid()
+        token = Token(kind, user_id, token.jti, token.expires_at, token.version, found)
+    return token
+
+
+def _check_stored(token, lock):
+    """Step 4 of :func:`check`."""
+    if lock:
+        lock_account(token.user_id)
+        row = db.session.execute(ACCOUNT_WITH_TOKEN, {"jti": token.jti}).first()
+    else:
+        row = read_row(ACCOUNT_WITH_TOKEN, {"jti": token.jti})
+    if row is None:
+        raise APIError.token_not_valid()
+    found = Account(*row[:ACCOUNT_FIELDS])
+    if row.token_user != token.user_id or row.revoked_at is not None or not found.is_active:
+        raise APIError.token_not_valid()
+    stored = StoredToken(row.token_id, row.family, row.used_at)
+    if stored.used_at is not None and current_app.config["JWT_BLACKLIST_AFTER_ROTATION"]:
+        reuse_detected(token.user_id, stored.family)
+    return Token(token.type, token.user_id, token.jti, token.expires_at, None, found, stored)
+
+
+def reuse_detected(user_id, family):
+    """A rotated refresh token came back: a thief or its victim holds a copy. End both
+    (under the account's lock when the caller took it)."""
+    log.warning("refresh token reuse: family %s of user %s revoked", family, user_id)
+    revocation.revoke_family(family)
+    db.session.commit()
+    raise APIError.token_not_valid()
+
+
+def lock_account(user_id):
+    """Lock the account's row until the transaction ends; its current token version.
+
+    Rotation, logout and ending every session take this lock before they touch refresh
+    tokens, in one order, so none acts on a family another is changing and none
+    deadlocks (PostgreSQL, MySQL; SQLite has one writer). A separate statement, first:
+    on MariaDB one join ``FOR UPDATE`` deadlocked against a password change.
+    """
+    with db.session.no_autoflush:  # pending changes (a new password) go out later, in one UPDATE
+        return db.session.execute(
+            select(User.token_version).where(User.id == user_id).with_for_update()).scalar()
 
 
 def _is_int(value):
@@ -67,11 +210,8 @@ def _kid(raw):
     return header.get("kid") if isinstance(header, dict) else None
 
 
-def decode(raw, token_type=None, csrf=None):
-    """The claims of ``raw`` if it is a token luffy issued and still honours the key of:
-    a good signature by a verifying key (by ``kid``), unexpired, of the configured
-    audience and issuer, :func:`well_formed` as ``token_type`` (either type when
-    ``None``), and bound to ``csrf`` when given (cookie mode). Else 401 ``token_not_valid``.
+def _decode(raw):
+    """Step 1 of :func:`check`: the claims of a good signature, or 401.
 
     One parse of the token (flask-jwt-extended's ``decode_token`` makes three, and its
     request check a fourth, each base64-checking every character: bench/PROFILE.md).
@@ -89,46 +229,23 @@ def decode(raw, token_type=None, csrf=None):
                      "require": ["exp", "iat", "jti"]})
     except (ValueError, TypeError, pyjwt.PyJWTError):  # ValueError: base64, JSON, text
         raise APIError.token_not_valid() from None
-    if not well_formed(claims, token_type):
-        raise APIError.token_not_valid()
-    if csrf is not None and not hmac.compare_digest(claims.get("csrf", "").encode(), csrf.encode()):
-        raise APIError.token_not_valid("CSRF double submit tokens do not match")
     return claims
 
 
-_users = User.__table__
-# What a read-only account is: the profile that /users/me answers, and what
-# load_user checks. Not the password hash, which a token's request never needs.
-ACCOUNT_PROFILE = select(
-    _users.c.id, _users.c.username, _users.c.email, _users.c.email_verified, _users.c.mobile,
-    _users.c.nickname, _users.c.avatar, _users.c.money, _users.c.credit,
-    _users.c.is_active, _users.c.token_version,
-).where(_users.c.id == bindparam("user_id"))
+def issue_access(account):
+    """A new access token with the current profile of ``account`` (an :class:`Account`
+    or a :class:`~luffy.core.models.User`)."""
+    return create_access_token(account, additional_claims={"token_type": "access"})
 
 
-def load_user(claims, read_only=False):
-    """The active account that access ``claims`` name, if they are of its current version.
-
-    ``read_only``: the account's :data:`ACCOUNT_PROFILE` as a row (attributes as on the
-    entity), read by :func:`luffy.speed.read_row`: no ORM session, no entity to build.
-    """
-    if read_only:
-        user = read_row(ACCOUNT_PROFILE, {"user_id": claims["user_id"]})
-    else:
-        user = db.session.get(User, claims["user_id"])
-    if user is None or not user.is_active or claims["ver"] < user.token_version:
-        return None
-    return user
-
-
-def denied_key(jti):
-    """Redis key of a logged-out access token."""
-    return f"luffy:deny:{jti}"
-
-
-def version_key(user_id):
-    """Redis key of an account's token version, written when its sessions end."""
-    return f"luffy:ver:{user_id}"
+def issue_refresh(user_id, family=None):
+    """A new refresh token, recorded by jti in ``family`` (a new one at login) in the
+    request's transaction, which the caller commits."""
+    jti = str(uuid.uuid4())
+    lifetime = current_app.config["JWT_REFRESH_TOKEN_EXPIRES"]
+    db.session.add(RefreshToken(jti=jti, family=family or jti, user_id=user_id,
+                                expires_at=utcnow() + lifetime))
+    return create_refresh_token(user_id, additional_claims={"token_type": "refresh", "jti": jti})
 
 
 def keyring():
@@ -136,30 +253,15 @@ def keyring():
     return current_app.extensions["luffy_keys"]
 
 
-def profile_claims(user):
+def profile_claims(account):
     """The claims an access token carries about its account."""
     return {
-        "nickname": user.nickname,
-        "avatar": user.avatar,
-        "money": float(user.money),
-        "credit": user.credit,
-        "ver": user.token_version,
+        "nickname": account.nickname,
+        "avatar": account.avatar,
+        "money": float(account.money),
+        "credit": account.credit,
+        "ver": account.token_version,
     }
-
-
-def access_token_revoked(payload):
-    """Whether the denylist or a newer token version kills this access token.
-
-    One Redis round trip. When Redis cannot be read the token passes: its short life
-    bounds the risk, and ``/users/me`` still checks the version in the database.
-    """
-    try:
-        denied, version = redis_clients.main.mget(
-            denied_key(payload["jti"]), version_key(payload["user_id"]))
-    except redis.RedisError as e:
-        log.warning("access-token denylist unreadable, token let through: %s", e.__class__.__name__)
-        return False
-    return denied is not None or (version is not None and payload["ver"] < int(version))
 
 
 def init_app(app, jwt):
@@ -167,14 +269,14 @@ def init_app(app, jwt):
     app.extensions["luffy_keys"] = KeyRing.from_config(app.config)
 
     @jwt.user_identity_loader
-    def identity(user):
-        return user if isinstance(user, int) else user.id
+    def identity(account):
+        return account if isinstance(account, int) else account.id
 
     @jwt.additional_claims_loader
-    def claims(user):
-        # Access tokens are minted from the account (an entity or a row); refresh
-        # tokens from the bare id, and so carry no profile.
-        return {} if isinstance(user, int) else profile_claims(user)
+    def claims(account):
+        # Access tokens are minted from the account; refresh tokens from the bare id,
+        # and so carry no profile.
+        return {} if isinstance(account, int) else profile_claims(account)
 
     @jwt.additional_headers_loader
     def headers(_identity):

@@ -1,7 +1,7 @@
 """identifier keys: one normalisation for login lookups and uniqueness
 
 Adds ``users.email_key`` (unique) and ``users.username_key`` (indexed, not unique:
-usernames are case-sensitive), each ``luffy.auth.identifiers.fold`` of the column
+usernames are case-sensitive), each ``luffy.core.identifiers.fold`` of the column
 (NFKC + case folding, computed in Python: the databases' ``lower()`` disagree with
 Python's on a final sigma and on a dotted capital I), and fills them.
 
@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import mysql
 
-from luffy.auth.identifiers import fold
+from luffy.core.identifiers import fold
 
 # revision identifiers, used by Alembic.
 revision = '8b1d5e2c7f40'
