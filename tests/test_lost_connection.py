@@ -68,7 +68,7 @@ def test_refused_login_whose_connection_died_still_answers_401(cut_app, caplog):
     response = client.post("/users/login/", json={"username": "alice", "password": "wrong"})
     assert response.status_code == 401, response.data
     assert response.get_json()["code"] == "authentication_failed"
-    assert any("connection" in r.getMessage() and r.name == "luffy.extensions"
+    assert any("connection" in r.getMessage() and r.name == "luffy.database"
                for r in caplog.records)
 
     cut_app.config["CUT_LOGINS"] = False
