@@ -98,6 +98,7 @@ def register_blueprints(app):
     app.register_blueprint(ops.bp)
     app.register_blueprint(openapi.bp)  # /openapi.json and /docs
     app.register_blueprint(web.bp)
+    openapi.init_app(app)  # the document of every route above
 
 
 def register_error_handlers(app):

@@ -1,35 +1,39 @@
-"""The OpenAPI 3 document of every endpoint, built from the marshmallow schemas.
+"""The OpenAPI 3 document of every endpoint, derived from the routes themselves.
 
-apispec's MarshmallowPlugin turns the schemas of :mod:`luffy.core.schemas` and the blueprints' schemas into
-components; the table below says which endpoint takes and answers which. The
-document is built once per app, when the blueprint is registered, and served at
-``GET /openapi.json``. ``GET /docs`` shows it with Swagger UI ("try it out"
+:func:`init_app` walks the app's URL map once, when the app is built, and turns each
+view's markers (:mod:`luffy.markers`: the body and path schemas it parses, the answers
+it declares, ``login_required`` and the throttle) into an operation; apispec's
+MarshmallowPlugin turns the marshmallow schemas into components. A view with no
+marker stops the app from starting, so no endpoint goes undocumented. The document is
+served at ``GET /openapi.json``. ``GET /docs`` shows it with Swagger UI ("try it out"
 included): its files come from the ``flask-swagger-ui`` package and are served by
 luffy itself (no CDN), started by luffy's own ``docs.js``, under a CSP that allows
 scripts, styles and requests of this origin only, nothing inline.
 """
 
+import re
+from http import HTTPStatus
 from importlib.resources import files
 
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 from flask import Blueprint, abort, current_app, jsonify, render_template, send_from_directory
 
-from luffy import ops
-from luffy.accounts import schemas as accounts
-from luffy.auth import schemas as auth
-from luffy.core import schemas
+from luffy import markers
+from luffy.bodies import FORM_TYPES
+from luffy.markers import answers, undocumented
 
 bp = Blueprint("openapi", __name__, template_folder="templates",
                static_folder="static/openapi", static_url_path="/static/openapi")
 
-BODY_TYPES = ("application/json", "application/x-www-form-urlencoded", "multipart/form-data")
+BODY_TYPES = ("application/json", *FORM_TYPES)  # what luffy.bodies reads
+METHODS = ("get", "post", "put", "patch", "delete")  # HEAD and OPTIONS come with them
 ERRORS = {
     400: "`invalid` (with `errors` per field) or `parse_error`",
     401: "`authentication_failed`, `not_authenticated` or `token_not_valid`",
     413: "`payload_too_large`: the body is over `MAX_CONTENT_LENGTH`",
     415: "`unsupported_media_type`: the body is neither JSON nor a form",
-    429: "`throttled`: too many failed attempts",
+    429: "`throttled`: too many attempts; `Retry-After` says when to come back",
     503: "`service_unavailable`: the database or Redis cannot be reached",
 }
 HEADERS = {
@@ -40,14 +44,13 @@ HEADERS = {
 }
 NO_STORE = {"Cache-Control": {"description": "token answers are never cached", "required": True,
                               "schema": {"type": "string", "enum": ["no-store"]}}}
-WRITE = (400, 413, 415, 503)  # what every endpoint with a body can answer
 AUTHENTICATED = [{"bearerAuth": []}, {"basicAuth": []}, {"cookieAuth": []}]
-REFRESH_COOKIE = [
-    {"in": "cookie", "name": "refresh_token_cookie", "required": False, "schema": {"type": "string"},
-     "description": "cookie mode: stands in for `refresh` (with `X-CSRF-TOKEN`)"},
-    {"in": "header", "name": "X-CSRF-TOKEN", "required": False, "schema": {"type": "string"},
-     "description": "cookie mode: the value of the `csrf_refresh_token` cookie"},
-]
+# A blueprint's route for its static folder: files, not operations (luffy's app itself
+# has no static folder).
+STATIC_FILES = (Blueprint.send_static_file,)
+# A URL variable, <name> or <converter(args):name>, as apispec-webframeworks' FlaskPlugin
+# (and flask-restplus before it) reads it.
+VARIABLE = re.compile(r"<(?:[^:<>]+:)?([^<>]+)>")
 # Swagger UI's distribution, as shipped in the flask-swagger-ui wheel (only its files
 # are used, not its blueprint, whose page runs an inline script).
 SWAGGER_UI_DIST = files("flask_swagger_ui") / "dist"
@@ -67,103 +70,75 @@ DOCS_CSP = "; ".join((
 ))
 
 
-def _operation(summary, answer, errors=(), body=None, tag="auth", content="application/json",
-               error=schemas.ErrorSchema, **extra):
-    """One operation: ``answer`` on 200, ``error`` on each status of ``errors``."""
-    responses = {"200": {"description": "OK", "content": {content: {"schema": answer}}}}
-    for status in sorted(errors):
-        responses[str(status)] = {"description": ERRORS[status], "headers": HEADERS.get(status, {}),
-                                  "content": {"application/json": {"schema": error}}}
-    operation = {"summary": summary, "tags": [tag], "responses": responses, **extra}
+class DocumentError(Exception):
+    """A route the document cannot describe: a view without markers, or a URL variable
+    without a path schema. Raised while the app is built, so it never starts like that."""
+
+
+def summary(view):
+    """The first paragraph of ``view``'s docstring, as one line of Markdown."""
+    paragraph = (view.__doc__ or "").strip().split("\n\n")[0]
+    return " ".join(paragraph.split()).replace("``", "`").rstrip(".")
+
+
+def error_statuses(view, declared):
+    """The error statuses ``view`` can answer: those it declares, and its markers'."""
+    statuses = set(declared.errors)
+    if getattr(view, markers.BODY, None) is not None:
+        statuses |= {400, 413, 415}
+    if getattr(view, markers.PATH, None) is not None:
+        statuses.add(400)
+    if getattr(view, markers.LOGIN_REQUIRED, False) or declared.optional_login:
+        statuses |= {401, 429}  # HTTP Basic's guesses are throttled like logins
+    if getattr(view, markers.THROTTLED, False):
+        statuses.add(429)
+    return statuses
+
+
+def responses(view, declared):
+    """The success answer and every error answer of ``view``."""
+    success = {"description": HTTPStatus(declared.status).phrase,
+               "content": {declared.content: {"schema": declared.schema}}}
+    if declared.no_store:
+        success["headers"] = NO_STORE
+    found = {str(declared.status): success}
+    for status in sorted(error_statuses(view, declared)):
+        found[str(status)] = {"description": ERRORS[status],
+                              "content": {"application/json": {"schema": declared.error}}}
+        if status in HEADERS:
+            found[str(status)]["headers"] = HEADERS[status]
+    return found
+
+
+def operation(rule, view):
+    """The OpenAPI operation of ``view``, routed by ``rule``, as its markers declare it."""
+    declared = getattr(view, markers.ANSWERS, None)
+    if declared is None:
+        raise DocumentError(f"{rule.rule} ({rule.endpoint}): the view declares no @answers "
+                            "(nor is it @undocumented)")
+    body, path = getattr(view, markers.BODY, None), getattr(view, markers.PATH, None)
+    if set(rule.arguments) != set(path().load_fields if path else ()):
+        raise DocumentError(f"{rule.rule} ({rule.endpoint}): its variables need a @path schema")
+    found = {"summary": summary(view), "responses": responses(view, declared)}
+    tag = declared.tag or rule.endpoint.rpartition(".")[0]  # by default, the blueprint's name
+    if tag:
+        found["tags"] = [tag]
+    parameters = ([{"in": "path", "schema": path}] if path else []) + list(declared.parameters)
+    if parameters:
+        found["parameters"] = parameters
     if body is not None:
-        operation["requestBody"] = {"required": True, "content": {
+        required = any(field.required for field in body().load_fields.values())
+        found["requestBody"] = {"required": required, "content": {
             media: {"schema": body} for media in BODY_TYPES}}
-    return operation
+    if getattr(view, markers.LOGIN_REQUIRED, False):
+        found["security"] = AUTHENTICATED
+    elif declared.optional_login:
+        found["security"] = [{}, *AUTHENTICATED]
+    return found
 
 
-def _token_answer(operation):
-    """Mark the 200 answer of ``operation`` as carrying tokens: ``no-store``."""
-    operation["responses"]["200"]["headers"] = NO_STORE
-    return operation
-
-
-def _answered(status, operation):
-    """``operation`` with its success answer under ``status`` instead of 200."""
-    operation["responses"] = {str(status) if code == "200" else code: answer
-                              for code, answer in operation["responses"].items()}
-    return operation
-
-
-MOBILE_PARAMETER = [{"in": "path", "name": "mobile", "required": True, "schema": {"type": "string"},
-                     "description": "matches `MOBILE_PATTERN` (default `^1[3-9]\\d{9}$`)"}]
-COOKIES_PARAMETER = [{"in": "query", "name": "cookies", "required": False, "schema": {"type": "string"},
-                      "description": "`1`/`true`: set the HttpOnly token cookies instead"}]
-
-
-def _paths():
-    """Every endpoint of luffy: path -> method -> operation."""
-    s, a, u = schemas, accounts, auth
-    html = {"type": "string"}
-    return {
-        "/users/login/": {"post": _token_answer(_operation(
-            "Exchange a username, email or mobile and a password for tokens", s.LoginAnswerSchema,
-            (*WRITE, 401, 429), u.LoginSchema, parameters=[{
-                "in": "query", "name": "cookies", "required": False, "schema": {"type": "string"},
-                "description": "`1`/`true`: also set the HttpOnly token cookies"}]))},
-        "/users/login/refresh": {"post": _token_answer(_operation(
-            "A new access token (and, with rotation on, a new refresh token)",
-            u.RefreshAnswerSchema, (*WRITE, 401, 429), u.RefreshSchema, parameters=REFRESH_COOKIE))},
-        "/users/login/verify": {"post": _operation(
-            "`{}` when the access or refresh token is live", s.EmptySchema, (*WRITE, 401),
-            u.VerifySchema)},
-        "/users/logout": {"post": _token_answer(_operation(
-            "Kill the refresh token and its family; a presented access token is denied too",
-            s.EmptySchema, (*WRITE, 401), u.RefreshSchema, parameters=REFRESH_COOKIE))},
-        "/users/me": {"get": _operation(
-            "The profile of the authenticated account", s.UserSchema, (401, 429, 503),
-            security=AUTHENTICATED)},
-        "/users/password": {"post": _token_answer(_operation(
-            "Change the password; every session of the account ends", s.EmptySchema,
-            (*WRITE, 401, 429), u.PasswordChangeSchema, security=AUTHENTICATED))},
-        "/users/mobile/{mobile}": {"get": _operation(
-            "Whether a mobile number is registered (limited by `LOOKUP_RATE_LIMIT`)",
-            a.MobileStateSchema, (400, 429, 503), tag="accounts", parameters=MOBILE_PARAMETER)},
-        "/users/sms/{mobile}": {"post": _answered(202, _operation(
-            "Send a code by SMS (`register` by default, `login`, `reset`): 202 whether or not "
-            "an account has the number", a.CodeSentSchema, (*WRITE, 429), a.SmsCodeRequestSchema,
-            tag="accounts", parameters=MOBILE_PARAMETER))},
-        "/users/login/sms": {"post": _token_answer(_operation(
-            "Log in with a mobile number and its SMS code (no password)", s.LoginAnswerSchema,
-            (*WRITE, 401), a.SmsLoginSchema, tag="accounts", parameters=COOKIES_PARAMETER))},
-        "/users/register": {"post": _answered(201, _token_answer(_operation(
-            "Sign up with a mobile number and its SMS code: the login answer", s.LoginAnswerSchema,
-            WRITE, a.RegisterSchema, tag="accounts", parameters=COOKIES_PARAMETER)))},
-        "/users/email/code": {"post": _answered(202, _operation(
-            "Send a code by email: `confirm` (needs an access token and the account's "
-            "`password`) or `reset`; 202 whether or not a message goes out",
-            a.CodeSentSchema, (*WRITE, 401, 429), a.EmailCodeRequestSchema, tag="accounts",
-            security=[{}, *AUTHENTICATED]))},
-        "/users/email/confirm": {"post": _operation(
-            "Set and confirm the account's email with its code: the profile (a confirmed "
-            "address it replaces is told)", s.UserSchema,
-            (*WRITE, 401), a.EmailConfirmSchema, tag="accounts", security=AUTHENTICATED)},
-        "/users/password/reset": {"post": _token_answer(_operation(
-            "Set a new password with a reset code; every session of the account ends",
-            s.EmptySchema, WRITE, a.PasswordResetSchema, tag="accounts"))},
-        "/healthz": {"get": _operation("The process answers", ops.HealthSchema, tag="ops")},
-        "/readyz": {"get": _operation("The database and Redis answer", ops.ReadinessSchema, (503,),
-                                      tag="ops", error=ops.ReadinessErrorSchema)},
-        "/.well-known/jwks.json": {"get": _operation(
-            "The public verifying keys (RFC 7517)", ops.JWKSSchema, tag="ops")},
-        "/openapi.json": {"get": _operation("This document", {"type": "object"}, tag="docs")},
-        "/docs": {"get": _operation("This document as a page", html, tag="docs",
-                                    content="text/html")},
-        "/": {"get": _operation("The login page", html, tag="docs", content="text/html")},
-    }
-
-
-def build_spec():
-    """The OpenAPI 3 document of luffy, as a dict."""
+def build_spec(app):
+    """The OpenAPI 3 document of ``app``'s routes, as a dict."""
     spec = APISpec(
         title="luffy auth", version="0.1.0", openapi_version="3.0.3",
         plugins=[MarshmallowPlugin()],
@@ -175,26 +150,31 @@ def build_spec():
     spec.components.security_scheme("cookieAuth", {
         "type": "apiKey", "in": "cookie", "name": "access_token_cookie",
         "description": "state-changing requests also send `X-CSRF-TOKEN`"})
-    for path, operations in _paths().items():
-        spec.path(path=path, operations=operations)
+    for rule in app.url_map.iter_rules():
+        view = app.view_functions[rule.endpoint]
+        if getattr(view, "__func__", None) in STATIC_FILES or getattr(view, markers.UNDOCUMENTED, False):
+            continue  # files, not operations
+        spec.path(path=VARIABLE.sub(r"{\1}", rule.rule), operations={
+            method: operation(rule, view) for method in METHODS if method.upper() in rule.methods})
     return spec.to_dict()
 
 
-@bp.record_once
-def _build(state):
-    """Build the document once, when the app registers ``bp``."""
-    state.app.extensions["luffy_openapi"] = {"spec": build_spec()}
+def init_app(app):
+    """Build ``app``'s document, once, from every route registered so far."""
+    app.extensions["luffy_openapi"] = {"spec": build_spec(app)}
 
 
 @bp.get("/openapi.json")
+@answers({"type": "object"}, tag="docs")
 def openapi_json():
-    """The OpenAPI 3 document."""
+    """This document (OpenAPI 3)."""
     return jsonify(current_app.extensions["luffy_openapi"]["spec"])
 
 
 @bp.get("/docs")
+@answers({"type": "string"}, content="text/html", tag="docs")
 def docs():
-    """The document in Swagger UI; the page itself is static markup, its script a file."""
+    """This document as a page: Swagger UI; the page is static markup, its script a file."""
     info = current_app.extensions["luffy_openapi"]["spec"]["info"]
     response = current_app.make_response(render_template("openapi/docs.html", info=info))
     response.headers["Content-Security-Policy"] = DOCS_CSP
@@ -203,6 +183,7 @@ def docs():
 
 
 @bp.get("/static/swagger-ui/<name>")
+@undocumented
 def swagger_ui_static(name):
     """The few files of Swagger UI's distribution that the docs page loads."""
     if name not in SWAGGER_UI_FILES:

@@ -12,51 +12,13 @@ from sqlalchemy.exc import SQLAlchemyError
 from luffy.core.schemas import ErrorSchema
 from luffy.errors import error_response
 from luffy.extensions import db, redis_clients
+from luffy.markers import answers
 
 log = logging.getLogger(__name__)
 bp = Blueprint("ops", __name__)
 
 
-@bp.get("/healthz")
-def healthz():
-    """The process answers; no dependency is asked."""
-    return jsonify({"status": "ok"})
-
-
-@bp.get("/readyz")
-def readyz():
-    """200 when the database and Redis answer; 503 naming the ones that do not."""
-    checks = {}
-    try:
-        db.session.execute(text("SELECT 1"))
-        checks["database"] = "ok"
-    except SQLAlchemyError as e:
-        db.session.rollback()
-        log.warning("readiness: database down: %s", e.__class__.__name__)
-        checks["database"] = "unavailable"
-    for name, client in (("redis", redis_clients.main), ("cart_redis", redis_clients.cart)):
-        try:
-            client.ping()
-            checks[name] = "ok"
-        except redis.RedisError as e:
-            log.warning("readiness: %s down: %s", name, e.__class__.__name__)
-            checks[name] = "unavailable"
-    failed = [name for name, state in checks.items() if state != "ok"]
-    if failed:
-        return error_response(503, "service_unavailable", "Unavailable: " + ", ".join(failed),
-                              checks=checks)
-    return jsonify({"status": "ok", "checks": checks})
-
-
-@bp.get("/.well-known/jwks.json")
-def jwks():
-    """The public verifying keys (RFC 7517); empty with an HMAC algorithm."""
-    response = jsonify({"keys": current_app.extensions["luffy_keys"].jwks})
-    response.headers["Cache-Control"] = "public, max-age=300"
-    return response
-
-
-# The answers of these endpoints, as /openapi.json describes them.
+# The answers of these endpoints.
 
 CHECK_STATE = fields.String(validate=validate.OneOf(["ok", "unavailable"]))
 
@@ -84,3 +46,45 @@ class JWKSSchema(Schema):
     """``GET /.well-known/jwks.json`` (RFC 7517); empty with an HMAC algorithm."""
 
     keys = fields.List(fields.Dict(), required=True)
+
+
+@bp.get("/healthz")
+@answers(HealthSchema)
+def healthz():
+    """The process answers; no dependency is asked."""
+    return jsonify({"status": "ok"})
+
+
+@bp.get("/readyz")
+@answers(ReadinessSchema, errors=(503,), error=ReadinessErrorSchema)
+def readyz():
+    """200 when the database and Redis answer; 503 naming the ones that do not."""
+    checks = {}
+    try:
+        db.session.execute(text("SELECT 1"))
+        checks["database"] = "ok"
+    except SQLAlchemyError as e:
+        db.session.rollback()
+        log.warning("readiness: database down: %s", e.__class__.__name__)
+        checks["database"] = "unavailable"
+    for name, client in (("redis", redis_clients.main), ("cart_redis", redis_clients.cart)):
+        try:
+            client.ping()
+            checks[name] = "ok"
+        except redis.RedisError as e:
+            log.warning("readiness: %s down: %s", name, e.__class__.__name__)
+            checks[name] = "unavailable"
+    failed = [name for name, state in checks.items() if state != "ok"]
+    if failed:
+        return error_response(503, "service_unavailable", "Unavailable: " + ", ".join(failed),
+                              checks=checks)
+    return jsonify({"status": "ok", "checks": checks})
+
+
+@bp.get("/.well-known/jwks.json")
+@answers(JWKSSchema)
+def jwks():
+    """The public verifying keys (RFC 7517); empty with an HMAC algorithm."""
+    response = jsonify({"keys": current_app.extensions["luffy_keys"].jwks})
+    response.headers["Cache-Control"] = "public, max-age=300"
+    return response

@@ -1,65 +1,262 @@
-"""The OpenAPI document: valid, complete, built once, and served with its docs page (Swagger UI)."""
+"""The OpenAPI document: valid, what the contract says, derived from the markers on the views,
+built once, and served with its docs page (Swagger UI)."""
 
 from html.parser import HTMLParser
 from importlib.metadata import version
 
-import re
-
 import pytest
 import schemathesis
+from flask import Blueprint, Flask, jsonify
+from marshmallow import Schema, fields, validate
 
-from luffy import openapi
+from luffy import create_app, openapi
+from luffy.core.guard import login_required
+from luffy.core.schemas import InputSchema
+from luffy.core.throttle import rate_limited
+from luffy.markers import answers, body, path, undocumented
+from luffy.openapi import DocumentError, build_spec
 
-METHODS = {"GET", "POST", "PUT", "PATCH", "DELETE"}
+LOGIN_ERRORS = {400, 401, 413, 415, 429, 503}
+WRITE = {400, 413, 415, 503}  # what every endpoint with a body can answer
+# API.md's endpoints: (method, path) -> success status, its schema, the error statuses,
+# whether the success answer carries tokens (Cache-Control: no-store), the credentials.
+CONTRACT = {
+    ("post", "/users/login"): (200, "LoginAnswer", LOGIN_ERRORS, True, None),
+    ("post", "/users/login/refresh"): (200, "RefreshAnswer", WRITE | {401}, True, None),
+    ("post", "/users/login/verify"): (200, "Empty", WRITE | {401}, False, None),
+    ("post", "/users/logout"): (200, "Empty", WRITE | {401}, True, None),
+    ("get", "/users/me"): (200, "User", {401, 429, 503}, False, "required"),
+    ("post", "/users/password"): (200, "Empty", LOGIN_ERRORS, True, "required"),
+    ("get", "/users/mobile/{mobile}"): (200, "MobileState", {400, 429, 503}, False, None),
+    ("post", "/users/sms/{mobile}"): (202, "CodeSent", WRITE | {429}, False, None),
+    ("post", "/users/login/sms"): (200, "LoginAnswer", WRITE | {401}, True, None),
+    ("post", "/users/register"): (201, "LoginAnswer", WRITE, True, None),
+    ("post", "/users/email/code"): (202, "CodeSent", LOGIN_ERRORS, False, "optional"),
+    ("post", "/users/email/confirm"): (200, "User", LOGIN_ERRORS, False, "required"),
+    ("post", "/users/password/reset"): (200, "Empty", WRITE, True, None),
+    ("get", "/healthz"): (200, "Health", set(), False, None),
+    ("get", "/readyz"): (200, "Readiness", {503}, False, None),
+    ("get", "/.well-known/jwks.json"): (200, "JWKS", set(), False, None),
+    ("get", "/openapi.json"): (200, None, set(), False, None),
+    ("get", "/docs"): (200, None, set(), False, None),
+    ("get", "/"): (200, None, set(), False, None),
+}
+AUTHENTICATED = [{"bearerAuth": []}, {"basicAuth": []}, {"cookieAuth": []}]
 
 
-def documented(spec):
-    """``{(METHOD, path)}`` of the document, trailing slashes dropped (both answer)."""
-    return {(method.upper(), path.rstrip("/") or "/")
-            for path, methods in spec["paths"].items() for method in methods}
+@pytest.fixture
+def spec(client):
+    """The document as the app serves it."""
+    return client.get("/openapi.json").get_json()
 
 
-def test_document_is_valid_openapi_3(client):
-    spec = client.get("/openapi.json").get_json()
+def operations(spec):
+    """``{(method, path): operation}`` of the document."""
+    return {(method, path): operation for path, methods in spec["paths"].items()
+            for method, operation in methods.items()}
+
+
+def test_document_is_valid_openapi_3(spec):
     assert spec["openapi"].startswith("3.")
     schemathesis.openapi.from_dict(spec).validate()  # against the OpenAPI 3.0 meta-schema
 
 
-def test_every_route_is_documented_and_every_operation_routed(app, client):
-    routed = {(method, re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule).rstrip("/") or "/")
-              for rule in app.url_map.iter_rules() if not rule.endpoint.endswith("static")
-              for method in rule.methods & METHODS}
-    assert routed == documented(client.get("/openapi.json").get_json())
+def test_every_endpoint_of_the_contract_is_documented_and_nothing_else(spec):
+    assert set(operations(spec)) == set(CONTRACT)
+
+
+@pytest.mark.parametrize("key", CONTRACT, ids=" ".join)
+def test_each_operation_answers_as_the_contract_says(spec, key):
+    status, schema, errors, no_store, login = CONTRACT[key]
+    operation = operations(spec)[key]
+    assert {int(code) for code in operation["responses"]} == {status} | errors
+    success = operation["responses"][str(status)]
+    if schema is not None:
+        assert success["content"] == {"application/json": {"schema": {
+            "$ref": f"#/components/schemas/{schema}"}}}
+    assert ("Cache-Control" in success.get("headers", {})) is no_store
+    if no_store:
+        assert success["headers"]["Cache-Control"]["schema"]["enum"] == ["no-store"]
+    for code in errors:
+        error = operation["responses"][str(code)]
+        kind = "ReadinessError" if key == ("get", "/readyz") else "Error"
+        assert error["content"] == {"application/json": {"schema": {
+            "$ref": f"#/components/schemas/{kind}"}}}
+        headers = error.get("headers", {})
+        assert ("WWW-Authenticate" in headers) is (code == 401)
+        assert ("Retry-After" in headers) is (code == 429)
+        if code in (401, 429):
+            assert next(iter(headers.values()))["required"] is True
+    assert operation.get("security") == {None: None, "required": AUTHENTICATED,
+                                         "optional": [{}, *AUTHENTICATED]}[login]
+    assert operation["summary"] and operation["tags"]
+
+
+def test_bodies_are_json_or_forms_and_required_when_a_field_is(spec):
+    required = {}
+    for key, operation in operations(spec).items():
+        if "requestBody" in operation:
+            body = operation["requestBody"]
+            assert set(body["content"]) == {"application/json", "application/x-www-form-urlencoded",
+                                            "multipart/form-data"}, key
+            (schema,) = {media["schema"]["$ref"] for media in body["content"].values()}
+            required[key] = (schema.rpartition("/")[2], body["required"])
+    assert required == {
+        ("post", "/users/login"): ("Login", True),
+        ("post", "/users/login/refresh"): ("Refresh", False),  # the refresh cookie may stand in
+        ("post", "/users/login/verify"): ("Verify", True),
+        ("post", "/users/logout"): ("Refresh", False),
+        ("post", "/users/password"): ("PasswordChange", True),
+        ("post", "/users/sms/{mobile}"): ("SmsCodeRequest", False),  # purpose: register
+        ("post", "/users/login/sms"): ("SmsLogin", True),
+        ("post", "/users/register"): ("Register", True),
+        ("post", "/users/email/code"): ("EmailCodeRequest", True),
+        ("post", "/users/email/confirm"): ("EmailConfirm", True),
+        ("post", "/users/password/reset"): ("PasswordReset", True),
+    }
+    assert spec["components"]["schemas"]["Login"]["required"] == ["password", "username"]
+
+
+def test_parameters_outside_the_body(spec):
+    """The mobile number in the path, the cookie mode's query parameter, the refresh
+    cookie with its CSRF header."""
+    found = {key: {(p["in"], p["name"], p["required"]) for p in operation.get("parameters", [])}
+             for key, operation in operations(spec).items()}
+    mobile, cookies = {("path", "mobile", True)}, {("query", "cookies", False)}
+    refresh = {("cookie", "refresh_token_cookie", False), ("header", "X-CSRF-TOKEN", False)}
+    assert {key: names for key, names in found.items() if names} == {
+        ("get", "/users/mobile/{mobile}"): mobile,
+        ("post", "/users/sms/{mobile}"): mobile,
+        ("post", "/users/login"): cookies,
+        ("post", "/users/login/sms"): cookies,
+        ("post", "/users/register"): cookies,
+        ("post", "/users/login/refresh"): refresh,
+        ("post", "/users/logout"): refresh,
+    }
+    (parameter,) = spec["paths"]["/users/mobile/{mobile}"]["get"]["parameters"]
+    assert "MOBILE_PATTERN" in parameter["description"]  # the Mobile field's own words
+
+
+def test_credentials_and_answers_come_from_the_schemas(spec):
+    assert set(spec["components"]["securitySchemes"]) == {"bearerAuth", "basicAuth", "cookieAuth"}
+    schemas = spec["components"]["schemas"]
+    assert schemas["LoginAnswer"]["required"] == ["cart_total", "refresh", "token"]
+    assert schemas["Error"]["required"] == ["code", "detail"]
+    assert set(schemas["User"]["properties"]) >= {"id", "username", "email", "mobile", "nickname",
+                                                  "avatar", "money", "credit"}
+    page = spec["paths"]["/"]["get"]["responses"]["200"]["content"]
+    assert page == {"text/html": {"schema": {"type": "string"}}}
 
 
 def test_document_is_built_once_per_app(app, client, monkeypatch):
-    monkeypatch.setattr(openapi, "build_spec", lambda: pytest.fail("rebuilt"))
+    monkeypatch.setattr(openapi, "build_spec", lambda app: pytest.fail("rebuilt"))
     first = client.get("/openapi.json").get_json()
     assert client.get("/openapi.json").get_json() == first
     assert client.get("/docs").status_code == 200
 
 
-def test_protected_operations_name_their_credentials(client):
-    spec = client.get("/openapi.json").get_json()
-    assert set(spec["components"]["securitySchemes"]) == {"bearerAuth", "basicAuth", "cookieAuth"}
-    for path in ("/users/me", "/users/password"):
-        (operation,) = spec["paths"][path].values()
-        assert {"bearerAuth": []} in operation["security"]
-        assert "401" in operation["responses"]
+# -- the document comes from the markers on the views ------------------------------
+
+class Thing(InputSchema):
+    """A body."""
+
+    name = fields.String(required=True)
 
 
-def test_answers_come_from_the_marshmallow_schemas(client):
-    spec = client.get("/openapi.json").get_json()
-    login = spec["paths"]["/users/login/"]["post"]
-    assert set(login["requestBody"]["content"]) >= {"application/json",
-                                                    "application/x-www-form-urlencoded"}
-    assert login["responses"]["200"]["content"]["application/json"]["schema"] == {
-        "$ref": "#/components/schemas/LoginAnswer"}
-    assert set(login["responses"]) == {"200", "400", "401", "413", "415", "429", "503"}
-    assert spec["components"]["schemas"]["LoginAnswer"]["required"] == ["cart_total", "refresh", "token"]
-    assert spec["components"]["schemas"]["Error"]["required"] == ["code", "detail"]
-    page = spec["paths"]["/"]["get"]["responses"]["200"]["content"]
-    assert page == {"text/html": {"schema": {"type": "string"}}}
+class Code(Schema):
+    """A path."""
+
+    code = fields.String(required=True, validate=validate.Length(equal=4),
+                         metadata={"description": "four characters"})
+
+
+def toy_app(*views):
+    """A Flask app with ``views`` routed as ``(rule, method, view)``."""
+    toy = Flask(__name__, static_folder=None)  # as luffy's: files come from blueprints
+    for rule, method, view in views:
+        toy.add_url_rule(rule, view.__name__, view, methods=[method])
+    return toy
+
+
+def test_an_operation_is_what_its_markers_declare():
+    @answers(Thing, 201, errors=(503,), no_store=True)
+    @login_required
+    @rate_limited("LOOKUP_RATE_LIMIT")
+    @path(Code)
+    @body(Thing)
+    def make(code, body, account):
+        """Make a thing.
+
+        Not in the summary.
+        """
+
+    @answers({"type": "string"}, content="text/plain", tag="files")
+    def readme():
+        """The readme."""
+
+    spec = build_spec(toy_app(("/things/<code>", "POST", make), ("/readme", "GET", readme)))
+    made = spec["paths"]["/things/{code}"]["post"]
+    assert made["summary"] == "Make a thing" and "tags" not in made  # no blueprint
+    assert set(made["responses"]) == {"201", "400", "401", "413", "415", "429", "503"}
+    assert made["responses"]["201"]["headers"]["Cache-Control"]["schema"]["enum"] == ["no-store"]
+    assert made["security"] == AUTHENTICATED
+    assert made["parameters"] == [{"in": "path", "name": "code", "required": True,
+                                   "description": "four characters",
+                                   "schema": {"type": "string", "minLength": 4, "maxLength": 4}}]
+    assert made["requestBody"]["required"] is True
+    assert made["requestBody"]["content"]["application/json"] == {
+        "schema": {"$ref": "#/components/schemas/Thing"}}
+    read = spec["paths"]["/readme"]["get"]
+    assert read["responses"] == {"200": {"description": "OK", "content": {
+        "text/plain": {"schema": {"type": "string"}}}}}
+    assert read["tags"] == ["files"] and "security" not in read and "requestBody" not in read
+
+
+def test_a_view_without_markers_stops_the_app_from_starting():
+    def unmarked():
+        """Who knows."""
+
+    with pytest.raises(DocumentError, match="/unmarked"):
+        build_spec(toy_app(("/unmarked", "GET", unmarked)))
+
+
+def test_a_url_variable_without_a_path_schema_stops_the_app_from_starting():
+    @answers(Thing)
+    def loose(code):
+        """Takes a code it never checks."""
+
+    with pytest.raises(DocumentError, match="@path"):
+        build_spec(toy_app(("/loose/<code>", "GET", loose)))
+
+
+def test_files_and_undocumented_views_are_left_out():
+    @undocumented
+    def asset(name):
+        """A file."""
+
+    toy = toy_app(("/assets/<name>", "GET", asset))
+    toy.register_blueprint(Blueprint("pages", __name__, static_folder="static"))
+    assert [rule.rule for rule in toy.url_map.iter_rules()] == ["/assets/<name>", "/static/<path:filename>"]
+    assert build_spec(toy)["paths"] == {}
+
+
+def test_body_and_path_markers_parse_what_they_document():
+    @answers(Thing)
+    @path(Code)
+    @body(Thing)
+    def make(code, body):
+        """Make a thing."""
+        return jsonify({"code": code, "name": body["name"]})
+
+    toy = create_app("testing")
+    toy.add_url_rule("/things/<code>", "make", make, methods=["POST"])
+    client = toy.test_client()
+    assert client.post("/things/abcd", data={"name": "x", "extra": "dropped"}).get_json() == {
+        "code": "abcd", "name": "x"}
+    assert client.post("/things/abc", json={"name": "x"}).get_json()["errors"] == {
+        "code": ["Length must be 4."]}
+    assert client.post("/things/abcd", json={}).get_json()["errors"] == {
+        "name": ["Missing data for required field."]}
 
 
 DOCS_CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "

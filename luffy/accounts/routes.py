@@ -1,33 +1,22 @@
-"""The accounts endpoints (mounted under ``/users``): parse, call a service, answer."""
+"""The accounts endpoints (mounted under ``/users``): a schema parses the body and the
+path (:mod:`luffy.markers`), a service does the work, the answer is shaped; the markers
+also make each endpoint's OpenAPI entry."""
 
 from flask import jsonify
-from marshmallow import ValidationError
 
 from luffy.accounts import bp
 from luffy.accounts.schemas import (
-    EmailCodeRequestSchema, EmailConfirmSchema, PasswordResetSchema, RegisterSchema,
-    SmsCodeRequestSchema, SmsLoginSchema,
+    CodeSentSchema, EmailCodeRequestSchema, EmailConfirmSchema, MobilePathSchema,
+    MobileStateSchema, PasswordResetSchema, RegisterSchema, SmsCodeRequestSchema, SmsLoginSchema,
 )
-from luffy.bodies import load_body
 from luffy.core import accounts, authentication, confirmation, messages, recovery, registration
 from luffy.core.guard import login_required
 from luffy.core.responses import login_response, no_store, wants_cookies
-from luffy.core.schemas import NOT_A_MOBILE, UserSchema, check_mobile
+from luffy.core.schemas import EmptySchema, LoginAnswerSchema, UserSchema
 from luffy.core.throttle import client_address, password_guesses, rate_limited
-from luffy.errors import APIError
+from luffy.markers import COOKIE_MODE, answers, body, path
 
-SMS_CODE, SMS_LOGIN, REGISTER = SmsCodeRequestSchema(), SmsLoginSchema(), RegisterSchema()
-EMAIL_CODE, EMAIL_CONFIRM, RESET = EmailCodeRequestSchema(), EmailConfirmSchema(), PasswordResetSchema()
 USER = UserSchema()
-
-
-def _mobile(value):
-    """``value`` if it is a valid mobile number, else 400 ``invalid`` on ``mobile``."""
-    try:
-        check_mobile(value)
-    except ValidationError:
-        raise APIError.invalid({"mobile": [NOT_A_MOBILE]}) from None
-    return value
 
 
 def _code_sent(resend_after):
@@ -35,33 +24,38 @@ def _code_sent(resend_after):
 
 
 @bp.get("/mobile/<mobile>")
+@answers(MobileStateSchema, errors=(503,))
 @rate_limited("LOOKUP_RATE_LIMIT")
+@path(MobilePathSchema)
 def mobile_state(mobile):
-    """Whether a mobile number is registered (the sign-up form asks while it is typed)."""
-    mobile = _mobile(mobile)
+    """Whether a mobile number is registered (limited by ``LOOKUP_RATE_LIMIT``)."""
     return jsonify({"mobile": mobile, "registered": accounts.mobile_registered(mobile)})
 
 
 @bp.post("/sms/<mobile>")
-def sms_code(mobile):
-    """Send a code by SMS for sign-up, login or reset; 202 whether or not it goes out."""
-    mobile = _mobile(mobile)
-    purpose = load_body(SMS_CODE)["purpose"]
-    return _code_sent(messages.send_sms_code(mobile, purpose, client_address()))
+@answers(CodeSentSchema, 202, errors=(429, 503))
+@path(MobilePathSchema)
+@body(SmsCodeRequestSchema)
+def sms_code(mobile, body):
+    """Send a code by SMS (``register`` by default, ``login``, ``reset``): 202 whether or not
+    an account has the number."""
+    return _code_sent(messages.send_sms_code(mobile, body["purpose"], client_address()))
 
 
 @bp.post("/login/sms")
-def sms_login():
-    """Log in with a mobile number and its SMS code: the login answer."""
-    body = load_body(SMS_LOGIN)
+@answers(LoginAnswerSchema, errors=(401, 503), no_store=True, parameters=(COOKIE_MODE,))
+@body(SmsLoginSchema)
+def sms_login(body):
+    """Log in with a mobile number and its SMS code (no password): the login answer."""
     cookies = wants_cookies(body)
     return login_response(authentication.sms_login(body["mobile"], body["sms_code"]), cookies)
 
 
 @bp.post("/register")
-def register():
+@answers(LoginAnswerSchema, 201, errors=(503,), no_store=True, parameters=(COOKIE_MODE,))
+@body(RegisterSchema)
+def register(body):
     """Sign up with a mobile number and its SMS code: 201 and the login answer."""
-    body = load_body(REGISTER)
     cookies = wants_cookies(body)
     return login_response(registration.register(body), cookies, status=201)
 
@@ -74,25 +68,30 @@ def _confirmation_code(body, account, guard):
 
 
 @bp.post("/email/code")
-def email_code():
-    """Send a code by email: ``confirm`` (signed in, with the password) or ``reset``."""
-    body = load_body(EMAIL_CODE)
+@answers(CodeSentSchema, 202, errors=(401, 429, 503), optional_login=True)
+@body(EmailCodeRequestSchema)
+def email_code(body):
+    """Send a code by email: ``confirm`` (needs an access token and the account's
+    ``password``) or ``reset``; 202 whether or not a message goes out."""
     if body["purpose"] == "confirm":
         return _code_sent(_confirmation_code(body))
     return _code_sent(messages.send_email_code(body["email"], "reset", client_address()))
 
 
 @bp.post("/email/confirm")
+@answers(UserSchema, errors=(401, 503))
 @login_required
-def email_confirm(account):
-    """Set and confirm the account's email with the code sent there: the profile."""
-    body = load_body(EMAIL_CONFIRM)
+@body(EmailConfirmSchema)
+def email_confirm(body, account):
+    """Set and confirm the account's email with its code: the profile (a confirmed address
+    it replaces is told)."""
     return jsonify(USER.dump(confirmation.confirm_email(account.id, body["email"], body["code"])))
 
 
 @bp.post("/password/reset")
-def password_reset():
+@answers(EmptySchema, errors=(503,), no_store=True)
+@body(PasswordResetSchema)
+def password_reset(body):
     """Set a new password with a reset code; every session of the account ends."""
-    body = load_body(RESET)
     recovery.reset_password(body["username"], body["code"], body["new_password"])
     return no_store(jsonify({}))

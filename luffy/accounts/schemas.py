@@ -4,7 +4,7 @@ same rules hold wherever one is taken."""
 
 import unicodedata
 
-from marshmallow import ValidationError, fields, validate, validates_schema
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from luffy.core.schemas import (
     NEW_PASSWORD, PASSWORD, Email, InputSchema, Mobile, check_email, check_mobile, is_mobile,
@@ -28,6 +28,12 @@ def _ascii_digits(value):
 
 COOKIES = fields.Boolean(load_default=False, metadata={
     "description": "also set the HttpOnly token cookies (no token in the body)"})
+
+
+class MobilePathSchema(Schema):
+    """The ``<mobile>`` of ``/users/mobile/<mobile>`` and ``/users/sms/<mobile>``."""
+
+    mobile = Mobile(required=True)
 
 
 class SmsCodeRequestSchema(InputSchema):

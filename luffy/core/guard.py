@@ -103,4 +103,5 @@ def login_required(view):
     def guarded(*args, **kwargs):
         return view(*args, account=authenticated_account(), **kwargs)
 
+    guarded.luffy_login_required = True  # luffy.openapi documents the credentials and 401
     return guarded

@@ -174,6 +174,7 @@ def password_guesses(view):
                 e.counted = True
             raise
 
+    guarded.luffy_throttled = True  # luffy.openapi documents the 429
     return guarded
 
 
@@ -251,6 +252,7 @@ def rate_limited(setting):
                 raise APIError.throttled(_wait(stats))
             return view(*args, **kwargs)
 
+        limited.luffy_throttled = True  # luffy.openapi documents the 429
         return limited
 
     return decorate

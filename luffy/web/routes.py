@@ -1,5 +1,6 @@
 """The login page at ``/``, with a Content-Security-Policy that forbids anything inline."""
 
+from luffy.markers import answers
 from luffy.web import bp
 
 CONTENT_SECURITY_POLICY = "; ".join((
@@ -15,8 +16,9 @@ CONTENT_SECURITY_POLICY = "; ".join((
 
 
 @bp.get("/")
+@answers({"type": "string"}, content="text/html", tag="docs")
 def index():
-    """The login page; the page itself talks to ``/users/*`` with fetch."""
+    """The login page; it talks to ``/users/*`` with fetch."""
     response = bp.send_static_file("index.html")
     response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
     response.headers["X-Content-Type-Options"] = "nosniff"
