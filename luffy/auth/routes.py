@@ -7,8 +7,8 @@ from luffy.auth import bp
 from luffy.auth.schemas import (
     LoginSchema, PasswordChangeSchema, RefreshAnswerSchema, RefreshSchema, VerifySchema,
 )
-from luffy.core import accounts, authentication, guard, sessions, tokens
-from luffy.core.guard import login_required
+from luffy.core import accounts, authentication, sessions, tokens
+from luffy.core.guard import login_required, presented_access, refresh_token
 from luffy.core.responses import (
     clear_cookies, login_response, no_store, refresh_response, wants_cookies,
 )
@@ -36,7 +36,7 @@ def login(body, guard):
 @body(RefreshSchema)
 def refresh(body):
     """A new access token (and, with rotation on, a new refresh token)."""
-    raw, csrf = guard.refresh_token(body["refresh"])
+    raw, csrf = refresh_token(body["refresh"])
     return refresh_response(sessions.refresh(raw, csrf), cookies=csrf is not None)
 
 
@@ -54,10 +54,10 @@ def verify(body):
 @body(RefreshSchema)
 def logout(body):
     """Kill the refresh token and its family; a presented access token is denied too."""
-    raw, csrf = guard.refresh_token(body["refresh"])
+    raw, csrf = refresh_token(body["refresh"])
     # A browser's cookies go even when the token was already dead (a 401 below).
     after_this_request(clear_cookies)
-    sessions.logout(raw, csrf, guard.presented_access())
+    sessions.logout(raw, csrf, presented_access())
     return no_store(jsonify({}))
 
 
