@@ -9,7 +9,7 @@ from flask.cli import AppGroup
 from marshmallow import ValidationError
 from sqlalchemy import select
 
-from luffy.core import accounts, sessions
+from luffy.core import accounts, events, sessions
 from luffy.core import codes as one_time_codes
 from luffy.core.keys import generate_pair
 from luffy.core.models import User
@@ -122,8 +122,10 @@ def list_users():
 
 @tokens.command("flush-expired")
 def flush_expired():
-    """Delete stored refresh tokens past their expiry."""
+    """Delete stored refresh tokens past their expiry, and security-log events older than
+    90 days."""
     click.echo(f"deleted {sessions.flush_expired()} expired refresh tokens")
+    click.echo(f"deleted {events.prune()} security-log events older than {events.KEEP.days} days")
 
 
 @keys.command("generate")

@@ -16,7 +16,7 @@ from sqlalchemy import text
 
 from luffy import create_app
 from luffy.core import accounts
-from luffy.core.models import RefreshToken, User
+from luffy.core.models import Event, RefreshToken, User
 from luffy.extensions import db
 from tests.servers import BROKER_URL
 
@@ -74,6 +74,7 @@ def make_app(migrated, redis_client):
                          redis_cart=redis_client)
         with app.app_context():
             if DATABASE_URL:
+                db.session.execute(Event.__table__.delete())
                 db.session.execute(RefreshToken.__table__.delete())
                 db.session.execute(User.__table__.delete())
                 db.session.commit()

@@ -34,6 +34,7 @@ CONTRACT = {
     ("post", "/users/email/code"): (202, "CodeSent", LOGIN_ERRORS, False, "optional"),
     ("post", "/users/email/confirm"): (200, "User", LOGIN_ERRORS, False, "required"),
     ("post", "/users/password/reset"): (200, "Empty", WRITE, True, None),
+    ("get", "/users/events"): (200, "Events", {400, 401, 429, 503}, False, "required"),
     ("get", "/healthz"): (200, "Health", set(), False, None),
     ("get", "/readyz"): (200, "Readiness", {503}, False, None),
     ("get", "/.well-known/jwks.json"): (200, "JWKS", set(), False, None),
@@ -132,6 +133,7 @@ def test_parameters_outside_the_body(spec):
         ("post", "/users/register"): cookies,
         ("post", "/users/login/refresh"): refresh,
         ("post", "/users/logout"): refresh,
+        ("get", "/users/events"): {("query", "before", False)},
     }
     (parameter,) = spec["paths"]["/users/mobile/{mobile}"]["get"]["parameters"]
     assert "MOBILE_PATTERN" in parameter["description"]  # the Mobile field's own words

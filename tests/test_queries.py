@@ -59,8 +59,9 @@ def test_a_password_change_writes_in_one_transaction(client, auth_headers, state
     assert answer.status_code == 200, answer.get_json()
     # The token's check reads the account as every protected endpoint does; then, in one
     # transaction: the account, its row locked against a concurrent rotation (its token
-    # version read under the lock), its new password and version, its refresh tokens.
+    # version read under the lock), the security log's entry, its new password and
+    # version, its refresh tokens.
     guard, *change = statements
     assert guard == ("SELECT", read_mode)
-    assert [word for word, _ in change] == ["SELECT", "SELECT", "UPDATE", "UPDATE"]
+    assert [word for word, _ in change] == ["SELECT", "SELECT", "INSERT", "UPDATE", "UPDATE"]
     assert {mode for _, mode in change} == {None}  # not autocommit: all or nothing

@@ -8,7 +8,7 @@ code's account is looked up only once the code matched.
 import logging
 
 from luffy import logs
-from luffy.core import codes, passwords, sessions
+from luffy.core import codes, events, passwords, sessions
 from luffy.core.models import User
 from luffy.core.throttle import account_key
 from luffy.errors import APIError, PasswordRejected
@@ -40,6 +40,10 @@ def authenticate(identifier, password, guard):
         raise PasswordRejected.login(account)
     logs.identify(user.id)
     ok, outdated = user.check_password(password)
+    if not ok:
+        # The owner reads of it in the security log: committed although the request fails.
+        events.record(user.id, "login_failed", method="password")
+        db.session.commit()
     if not ok or not user.is_active:
         raise PasswordRejected.login(account)
     if outdated:  # only now, so that a refused inactive account costs no extra hash
@@ -49,7 +53,9 @@ def authenticate(identifier, password, guard):
 
 def login(identifier, password, guard):
     """Log in with a password: the login answer (one transaction)."""
-    return sessions.login(authenticate(identifier, password, guard))
+    user = authenticate(identifier, password, guard)
+    events.record(user.id, "login", method="password")
+    return sessions.login(user)
 
 
 def basic(identifier, password, guard):
@@ -65,4 +71,5 @@ def sms_login(mobile, code):
     user = db.session.scalar(User.active().where(User.mobile == mobile)) if claim else None
     if user is None or not codes.consume(claim):
         raise APIError.authentication_failed()
+    events.record(user.id, "login", method="sms")
     return sessions.login(user)

@@ -1,9 +1,9 @@
-"""The account and refresh-token tables."""
+"""The account, refresh-token and security-log tables."""
 
 from datetime import datetime, timezone
 from decimal import Decimal
 
-from sqlalchemy import ForeignKey, Numeric, String, false, or_, select
+from sqlalchemy import ForeignKey, Index, Numeric, String, false, or_, select
 from sqlalchemy.dialects import mysql
 from sqlalchemy.orm import Mapped, mapped_column, validates
 
@@ -124,3 +124,22 @@ class RefreshToken(db.Model):
     def __repr__(self):
         return f"<RefreshToken {self.jti} user={self.user_id}>"
 
+
+
+class Event(db.Model):
+    """One entry of an account's security log (:mod:`luffy.core.events`): what happened,
+    when, from which address and user agent; never a password, code or token."""
+
+    __tablename__ = "events"
+    __table_args__ = (Index("ix_events_account_id_id", "account_id", "id"),)  # a page of one account
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    type: Mapped[str] = mapped_column(String(32))
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    ip: Mapped[str | None] = mapped_column(String(45))
+    user_agent: Mapped[str | None] = mapped_column(String(255))
+    method: Mapped[str | None] = mapped_column(String(16))  # a login's: password, sms, register, 2fa
+
+    def __repr__(self):
+        return f"<Event {self.id} {self.type} account={self.account_id}>"
