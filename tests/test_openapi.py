@@ -35,6 +35,10 @@ CONTRACT = {
     ("post", "/users/email/confirm"): (200, "User", LOGIN_ERRORS, False, "required"),
     ("post", "/users/password/reset"): (200, "Empty", WRITE, True, None),
     ("get", "/users/events"): (200, "Events", {400, 401, 429, 503}, False, "required"),
+    ("post", "/users/2fa/totp"): (200, "TotpSecret", LOGIN_ERRORS, True, "required"),
+    ("post", "/users/2fa/totp/confirm"): (200, "RecoveryCodes", LOGIN_ERRORS, True, "required"),
+    ("post", "/users/2fa/recovery-codes"): (200, "RecoveryCodes", LOGIN_ERRORS, True, "required"),
+    ("delete", "/users/2fa"): (200, "Empty", LOGIN_ERRORS, False, "required"),
     ("get", "/healthz"): (200, "Health", set(), False, None),
     ("get", "/readyz"): (200, "Readiness", {503}, False, None),
     ("get", "/.well-known/jwks.json"): (200, "JWKS", set(), False, None),
@@ -114,6 +118,10 @@ def test_bodies_are_json_or_forms_and_required_when_a_field_is(spec):
         ("post", "/users/email/code"): ("EmailCodeRequest", True),
         ("post", "/users/email/confirm"): ("EmailConfirm", True),
         ("post", "/users/password/reset"): ("PasswordReset", True),
+        ("post", "/users/2fa/totp"): ("Password", True),
+        ("post", "/users/2fa/totp/confirm"): ("TotpCode", True),
+        ("post", "/users/2fa/recovery-codes"): ("PasswordAndCode", True),
+        ("delete", "/users/2fa"): ("PasswordAndCode", True),
     }
     assert spec["components"]["schemas"]["Login"]["required"] == ["password", "username"]
 

@@ -2,7 +2,7 @@
 
 from marshmallow import Schema, fields, post_dump, validate
 
-from luffy.core.schemas import InputSchema
+from luffy.core.schemas import PASSWORD, InputSchema
 
 MAX_ID = 2**31 - 1  # events.id is a 32-bit INTEGER on PostgreSQL and MySQL
 
@@ -41,3 +41,41 @@ class EventsSchema(Schema):
 
     events = fields.List(fields.Nested(EventSchema), required=True)
     more = fields.Boolean(required=True, metadata={"description": "older events remain"})
+
+
+CODE = validate.Length(min=1, max=64)
+CODE_DESCRIPTION = "the 6 digits of the authenticator app (spaces allowed), or a recovery code"
+
+
+class PasswordSchema(InputSchema):
+    """``POST /users/2fa/totp``."""
+
+    password = fields.String(required=True, validate=PASSWORD)
+
+
+class TotpCodeSchema(InputSchema):
+    """``POST /users/2fa/totp/confirm``."""
+
+    code = fields.String(required=True, validate=CODE,
+                         metadata={"description": "the 6 digits the app shows for the new secret"})
+
+
+class PasswordAndCodeSchema(InputSchema):
+    """``POST /users/2fa/recovery-codes`` and ``DELETE /users/2fa``."""
+
+    password = fields.String(required=True, validate=PASSWORD)
+    code = fields.String(required=True, validate=CODE, metadata={"description": CODE_DESCRIPTION})
+
+
+class TotpSecretSchema(Schema):
+    """A new TOTP secret, not in force until confirmed."""
+
+    secret = fields.String(required=True, metadata={"description": "base32, for typing into the app"})
+    otpauth_uri = fields.String(required=True, metadata={
+        "description": "`otpauth://totp/...`, the content of the QR code that apps scan"})
+
+
+class RecoveryCodesSchema(Schema):
+    """Ten single-use recovery codes, shown this once."""
+
+    recovery_codes = fields.List(fields.String(), required=True)
