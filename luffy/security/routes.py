@@ -3,15 +3,17 @@ of :mod:`luffy.core` does the work, the answer is shaped."""
 
 from flask import jsonify
 
-from luffy.core import events, twofactor
+from luffy.core import events, mfa, twofactor
 from luffy.core.guard import login_required
-from luffy.core.responses import no_store
-from luffy.core.schemas import EmptySchema
+from luffy.core.responses import login_response, no_store, wants_cookies
+from luffy.core.schemas import EmptySchema, LoginAnswerSchema
 from luffy.core.throttle import password_guesses
-from luffy.markers import answers, body, query
+from luffy.logs import login_event
+from luffy.markers import COOKIE_MODE, answers, body, query
 from luffy.security import bp
 from luffy.security.schemas import (
-    EventSchema, EventsQuerySchema, EventsSchema, PasswordAndCodeSchema, PasswordSchema,
+    EventSchema, EventsQuerySchema, EventsSchema, MfaLoginSchema, PasswordAndCodeSchema,
+    PasswordSchema,
     RecoveryCodesSchema, TotpCodeSchema, TotpSecretSchema,
 )
 
@@ -69,3 +71,15 @@ def two_factor_off(body, account, guard):
     """Turn two-factor off, with the password and a code (TOTP or recovery)."""
     twofactor.disable(account.id, body["password"], body["code"], guard)
     return jsonify({})
+
+
+@bp.post("/login/2fa")
+@answers(LoginAnswerSchema, errors=(401, 429, 503), no_store=True, parameters=(COOKIE_MODE,))
+@login_event
+@password_guesses  # a wrong code is a failed password attempt
+@body(MfaLoginSchema)
+def login_second_factor(body, guard):
+    """The second step of a login with two-factor on: the `mfa_token` and a TOTP or
+    recovery code for the login answer."""
+    cookies = wants_cookies(body)
+    return login_response(mfa.complete(body["mfa_token"], body["code"], guard), cookies)

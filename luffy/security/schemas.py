@@ -2,7 +2,7 @@
 
 from marshmallow import Schema, fields, post_dump, validate
 
-from luffy.core.schemas import PASSWORD, InputSchema
+from luffy.core.schemas import PASSWORD, TOKEN, InputSchema
 
 MAX_ID = 2**31 - 1  # events.id is a 32-bit INTEGER on PostgreSQL and MySQL
 
@@ -79,3 +79,13 @@ class RecoveryCodesSchema(Schema):
     """Ten single-use recovery codes, shown this once."""
 
     recovery_codes = fields.List(fields.String(), required=True)
+
+
+class MfaLoginSchema(InputSchema):
+    """``POST /users/login/2fa``."""
+
+    mfa_token = fields.String(required=True, validate=TOKEN,
+                              metadata={"description": "the login's `mfa_token`"})
+    code = fields.String(required=True, validate=CODE, metadata={"description": CODE_DESCRIPTION})
+    cookies = fields.Boolean(load_default=False,
+                             metadata={"description": "also set the HttpOnly token cookies"})

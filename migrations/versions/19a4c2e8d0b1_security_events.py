@@ -34,7 +34,5 @@ def upgrade():
 
 
 def downgrade():
-    with op.batch_alter_table('events', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_events_at'))
-        batch_op.drop_index('ix_events_account_id_id')
+    # The table's indexes go with it (MySQL refuses to drop the one its foreign key uses).
     op.drop_table('events')

@@ -42,8 +42,7 @@ def upgrade():
 
 
 def downgrade():
-    with op.batch_alter_table('recovery_codes', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_recovery_codes_account_id'))
+    # The table's index goes with it (MySQL refuses to drop the one its foreign key uses).
     op.drop_table('recovery_codes')
     op.drop_table('two_factor')
     with op.batch_alter_table('users', schema=None) as batch_op:
