@@ -9,7 +9,7 @@ from flask.cli import AppGroup
 from marshmallow import ValidationError
 from sqlalchemy import select
 
-from luffy.core import accounts, events, sessions
+from luffy.core import accounts, events, sessions, twofactor
 from luffy.core import codes as one_time_codes
 from luffy.core.keys import generate_pair
 from luffy.core.models import User
@@ -110,6 +110,17 @@ def set_password(identifier, password):
     accounts.set_password(_find(identifier), password)
     _warn_without_shared_redis()
     click.echo(f"password of {identifier} changed; its sessions ended")
+
+
+@users.command("2fa-off")
+@click.argument("identifier")
+def two_factor_off(identifier):
+    """Turn an account's two-factor off (its owner lost the app and the recovery codes)."""
+    user = _find(identifier)
+    if not user.two_factor:
+        raise click.ClickException(f"{identifier} has no two-factor")
+    twofactor.off(user)
+    click.echo(f"two-factor of {identifier} is off; its next login takes the password alone")
 
 
 @users.command("list")

@@ -54,6 +54,14 @@ def test_a_password_login_takes_a_second_step(app):
     assert logins(app)[-1] == ("login", "2fa")
 
 
+def test_the_log_tells_a_first_step_from_a_login(app, caplog):
+    client, secret, _codes = alice_with_two_factor(app)
+    caplog.clear()
+    second(client, challenge(client), code_at(secret, 1))
+    assert [r.getMessage() for r in caplog.records if r.name == "luffy.request"] == [
+        "login mfa_required", "login success"]
+
+
 def test_cookie_mode_sets_the_cookies_at_the_second_step_only(app):
     client, secret, _codes = alice_with_two_factor(app)
     first = AuthActions(client).login(query_string={"cookies": 1})
@@ -144,3 +152,13 @@ def test_turning_it_off_makes_logins_one_step_again(app):
     assert client.delete("/users/2fa", headers=headers,
                          json={"password": PASSWORD, "code": codes[1]}).status_code == 200
     assert "token" in AuthActions(client).tokens()
+
+
+def test_an_operator_can_turn_it_off(app):
+    client, _secret, _codes = alice_with_two_factor(app)
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["users", "2fa-off", "alice"])
+    assert result.exit_code == 0 and "two-factor of alice is off" in result.output
+    assert "token" in AuthActions(client).tokens()
+    result = runner.invoke(args=["users", "2fa-off", "alice"])
+    assert result.exit_code == 1 and "alice has no two-factor" in result.output

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from flask import current_app
 
+from luffy import logs
 from luffy.core import events, sessions, twofactor
 from luffy.core.models import User
 from luffy.core.throttle import account_key
@@ -43,6 +44,7 @@ def challenge(user_id):
     pipe.hset(_key(token), mapping={"user": user_id, "tries": 0})
     pipe.expire(_key(token), current_app.config["MFA_TOKEN_EXPIRES"])
     pipe.execute()
+    logs.second_step()
     return Challenge(token)
 
 
