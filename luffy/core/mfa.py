@@ -23,6 +23,11 @@ from luffy.extensions import db, redis_clients
 
 MAX_TRIES = 5
 METHODS = ("totp", "recovery_code")
+# One more wrong try on a live token; -1 when it is gone (never a token without its expiry).
+WRONG_TRY = """
+if redis.call('exists', KEYS[1]) == 0 then return -1 end
+return redis.call('hincrby', KEYS[1], 'tries', 1)
+"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,8 +65,7 @@ def complete(token, code, guard):
     account = account_key(user)
     guard.admit(account)
     if twofactor.take_code(user, code) is None:
-        db.session.rollback()
-        if redis_clients.main.hincrby(key, "tries", 1) >= MAX_TRIES:
+        if redis_clients.main.eval(WRONG_TRY, 1, key) >= MAX_TRIES:
             redis_clients.main.delete(key)
         events.record(user.id, "login_failed", method="2fa")
         db.session.commit()
