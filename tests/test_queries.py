@@ -65,3 +65,12 @@ def test_a_password_change_writes_in_one_transaction(client, auth_headers, state
     assert guard == ("SELECT", read_mode)
     assert [word for word, _ in change] == ["SELECT", "SELECT", "INSERT", "UPDATE", "UPDATE"]
     assert {mode for _, mode in change} == {None}  # not autocommit: all or nothing
+
+
+def test_a_login_writes_its_event_in_its_one_transaction(client, user, statements):
+    statements.clear()
+    answer = client.post("/users/login/", json={"username": "alice", "password": PASSWORD})
+    assert answer.status_code == 200, answer.get_json()
+    # The account; then, in one transaction, the refresh token's record, the security
+    # log's entry (the one statement more than before the log), the last login.
+    assert [word for word, _ in statements] == ["SELECT", "INSERT", "INSERT", "UPDATE"]
