@@ -17,34 +17,34 @@ import json
 import logging
 import math
 import uuid
-from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import NamedTuple
 
 import jwt as pyjwt
 from flask import current_app
 from flask_jwt_extended import create_access_token, create_refresh_token
 from sqlalchemy import bindparam, select
 
-from luffy import logs
+from luffy import logs, speed
 from luffy.core import revocation
 from luffy.core.keys import KeyRing
 from luffy.core.models import RefreshToken, User, utcnow
 from luffy.errors import APIError
 from luffy.extensions import db
-from luffy.speed import read_row
 
 log = logging.getLogger(__name__)
+speed.prepare_hmac_keys_once()  # PyJWT checks each HS key once, not on every call
 
 # users.id is a 32-bit INTEGER on PostgreSQL and MySQL: no account has a larger id.
 MAX_USER_ID = 2**31 - 1
 TOKEN_TYPES = ("access", "refresh")
 
 
-@dataclass(frozen=True, slots=True)
-class Account:
+class Account(NamedTuple):
     """An account as a token's request knows it: its profile and the state that decides
-    whether its tokens live (the password hash is never read for it)."""
+    whether its tokens live (the password hash is never read for it). A named tuple:
+    read-only, and made from a row at the cost of a tuple."""
 
     id: int
     username: str
@@ -61,11 +61,10 @@ class Account:
     @classmethod
     def of(cls, user):
         """The account of a :class:`~luffy.core.models.User` entity."""
-        return cls(**{name: getattr(user, name) for name in cls.__slots__})
+        return cls._make(getattr(user, name) for name in cls._fields)
 
 
-@dataclass(frozen=True, slots=True)
-class StoredToken:
+class StoredToken(NamedTuple):
     """A refresh token's record: its row, the login (``family``) it descends from, and
     whether a rotation already replaced it."""
 
@@ -74,8 +73,7 @@ class StoredToken:
     used_at: datetime | None
 
 
-@dataclass(frozen=True, slots=True)
-class Token:
+class Token(NamedTuple):
     """A token luffy issued and still honours, as :func:`check` found it."""
 
     type: str  # "access" or "refresh"
@@ -89,12 +87,13 @@ class Token:
 
 # What a token's request reads of its account: the profile /users/me answers and the
 # state the check decides on; a refresh reads its token's record with it, in one join.
-ACCOUNT_COLUMNS = tuple(getattr(User, name) for name in Account.__slots__)
-ACCOUNT = select(*ACCOUNT_COLUMNS).where(User.id == bindparam("user_id"))
-ACCOUNT_WITH_TOKEN = select(
+# Each is compiled once and run outside the ORM (luffy.speed.CompiledRead).
+ACCOUNT_COLUMNS = tuple(getattr(User, name) for name in Account._fields)
+ACCOUNT = speed.CompiledRead(select(*ACCOUNT_COLUMNS).where(User.id == bindparam("user_id")))
+ACCOUNT_WITH_TOKEN = speed.CompiledRead(select(
     *ACCOUNT_COLUMNS, RefreshToken.id.label("token_id"), RefreshToken.user_id.label("token_user"),
     RefreshToken.family, RefreshToken.used_at, RefreshToken.revoked_at,
-).join_from(RefreshToken, User).where(RefreshToken.jti == bindparam("jti"))
+).join_from(RefreshToken, User).where(RefreshToken.jti == bindparam("jti")))
 ACCOUNT_FIELDS = len(ACCOUNT_COLUMNS)
 
 
@@ -128,11 +127,11 @@ def check(raw, token_type=None, *, csrf=None, account=False, lock=False):
     if revocation.access_revoked(token):
         raise APIError.token_not_valid()
     if account:
-        row = read_row(ACCOUNT, {"user_id": user_id})
-        found = Account(*row) if row is not None else None
+        row = ACCOUNT.first({"user_id": user_id})
+        found = Account._make(row) if row is not None else None
         if found is None or not found.is_active or token.version < found.token_version:
             raise APIError.token_not_valid()
-        token = Token(kind, user_id, token.jti, token.expires_at, token.version, found)
+        token = token._replace(account=found)
     return token
 
 
@@ -140,18 +139,18 @@ def _check_stored(token, lock):
     """Step 4 of :func:`check`."""
     if lock:
         lock_account(token.user_id)
-        row = db.session.execute(ACCOUNT_WITH_TOKEN, {"jti": token.jti}).first()
+        row = db.session.execute(ACCOUNT_WITH_TOKEN.statement, {"jti": token.jti}).first()
     else:
-        row = read_row(ACCOUNT_WITH_TOKEN, {"jti": token.jti})
+        row = ACCOUNT_WITH_TOKEN.first({"jti": token.jti})
     if row is None:
         raise APIError.token_not_valid()
-    found = Account(*row[:ACCOUNT_FIELDS])
+    found = Account._make(row[:ACCOUNT_FIELDS])
     if row.token_user != token.user_id or row.revoked_at is not None or not found.is_active:
         raise APIError.token_not_valid()
     stored = StoredToken(row.token_id, row.family, row.used_at)
     if stored.used_at is not None and current_app.config["JWT_BLACKLIST_AFTER_ROTATION"]:
         reuse_detected(token.user_id, stored.family)
-    return Token(token.type, token.user_id, token.jti, token.expires_at, None, found, stored)
+    return token._replace(account=found, stored=stored)
 
 
 def reuse_detected(user_id, family):
@@ -238,14 +237,23 @@ def issue_access(account):
     return create_access_token(account, additional_claims={"token_type": "access"})
 
 
+def new_refresh(user_id, family=None):
+    """A new refresh token in ``family`` (a new one at login) and the columns of its
+    record, which the caller writes: ``(token, row)``."""
+    jti = str(uuid.uuid4())
+    now = utcnow()
+    row = {"jti": jti, "family": family or jti, "user_id": user_id, "created_at": now,
+           "expires_at": now + current_app.config["JWT_REFRESH_TOKEN_EXPIRES"]}
+    token = create_refresh_token(user_id, additional_claims={"token_type": "refresh", "jti": jti})
+    return token, row
+
+
 def issue_refresh(user_id, family=None):
     """A new refresh token, recorded by jti in ``family`` (a new one at login) in the
     request's transaction, which the caller commits."""
-    jti = str(uuid.uuid4())
-    lifetime = current_app.config["JWT_REFRESH_TOKEN_EXPIRES"]
-    db.session.add(RefreshToken(jti=jti, family=family or jti, user_id=user_id,
-                                expires_at=utcnow() + lifetime))
-    return create_refresh_token(user_id, additional_claims={"token_type": "refresh", "jti": jti})
+    token, row = new_refresh(user_id, family)
+    db.session.add(RefreshToken(**row))
+    return token
 
 
 def keyring():
