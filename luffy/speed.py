@@ -86,7 +86,8 @@ class CompiledRead:
     def __init__(self, statement):
         self.statement = statement
         self.Row = namedtuple("Row", [column.key for column in statement.selected_columns])
-        self._compiled = {}  # engine -> (sql, the columns' result processors, or None)
+        self._compiled = {}  # engine -> its SQL
+        self._processors = {}  # engine -> the columns' result processors (see below)
 
     def first(self, params):
         """The first row for ``params``, or None."""
@@ -94,10 +95,10 @@ class CompiledRead:
         if engine.dialect.driver != "psycopg":
             row = read_row(self.statement, params)
             return None if row is None else self.Row._make(row)
-        compiled = self._compiled.get(engine)
-        if compiled is None:
-            compiled = self._compiled[engine] = self._compile(engine.dialect)
-        sql, processors = compiled
+        dialect = engine.dialect
+        sql = self._compiled.get(engine)
+        if sql is None:
+            sql = self._compiled[engine] = str(self.statement.compile(dialect=dialect))
         proxied = engine.raw_connection()
         connection = proxied.dbapi_connection
         try:
@@ -105,6 +106,10 @@ class CompiledRead:
             with connection.cursor() as cursor:
                 cursor.execute(sql, params)
                 row = cursor.fetchone()
+                processors = self._processors.get(engine)
+                if processors is None:
+                    processors = self._processors[engine] = self._result_processors(
+                        dialect, cursor.description)
             connection.autocommit = False
         except engine.dialect.loaded_dbapi.Error as e:
             lost = engine.dialect.is_disconnect(e, connection, None)
@@ -122,11 +127,12 @@ class CompiledRead:
                    for value, process in zip(row, processors)]
         return self.Row._make(row)
 
-    def _compile(self, dialect):
-        sql = str(self.statement.compile(dialect=dialect))
-        processors = [column.type.dialect_impl(dialect).result_processor(dialect, None)
-                      for column in self.statement.selected_columns]
-        return sql, processors if any(processors) else None
+    def _result_processors(self, dialect, description):
+        """What SQLAlchemy would convert each column's value with (by its type and the
+        driver's type code): an empty tuple when nothing is converted (luffy's tables)."""
+        processors = [column.type.dialect_impl(dialect).result_processor(dialect, found[1])
+                      for column, found in zip(self.statement.selected_columns, description)]
+        return processors if any(processors) else ()
 
 
 class PreparedHMAC(HMACAlgorithm):
@@ -170,7 +176,7 @@ def autocommit_session():
     (no ``BEGIN``, nothing for ``COMMIT`` to send): for a login, whose one read and one
     write (:func:`record_login`) are each atomic alone. Call it before the session's
     first statement; other databases keep their transaction."""
-    if db.engine.dialect.driver == "psycopg" and not db.session.in_transaction():
+    if db.engine.dialect.driver == "psycopg" and not db.session().in_transaction():
         db.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
 
 
