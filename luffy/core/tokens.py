@@ -23,25 +23,25 @@ import logging
 import math
 import re
 import uuid
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from decimal import Decimal
+from typing import NamedTuple
 
 import jwt as pyjwt
 from flask import current_app
 from flask_jwt_extended import create_access_token, create_refresh_token
 from sqlalchemy import bindparam, select
 
-from luffy import logs
+from luffy import logs, speed
 from luffy.core import revocation
 from luffy.core.keys import KeyRing
 from luffy.core.models import RefreshToken, User, utcnow
 from luffy.errors import APIError
 from luffy.extensions import db
 from luffy.legacy.models import LegacyAccount, LegacyBlacklistedToken
-from luffy.speed import read_row
 
 log = logging.getLogger(__name__)
+speed.prepare_hmac_keys_once()  # PyJWT checks each HS key once, not on every call
 
 # users.id is a 32-bit INTEGER on PostgreSQL and MySQL: no account has a larger id.
 MAX_USER_ID = 2**31 - 1
@@ -51,10 +51,10 @@ LEGACY_USER_ID = re.compile(r"[1-9][0-9]{0,9}", re.ASCII)  # simplejwt may write
 LEGACY_JTI_LENGTH = 36  # simplejwt: uuid4().hex, 32; luffy's record holds 36
 
 
-@dataclass(frozen=True, slots=True)
-class Account:
+class Account(NamedTuple):
     """An account as a token's request knows it: its profile and the state that decides
-    whether its tokens live (the password hash is never read for it)."""
+    whether its tokens live (the password hash is never read for it). A named tuple:
+    read-only, and made from a row at the cost of a tuple."""
 
     id: int
     username: str
@@ -71,11 +71,10 @@ class Account:
     @classmethod
     def of(cls, user):
         """The account of a :class:`~luffy.core.models.User` entity."""
-        return cls(**{name: getattr(user, name) for name in cls.__slots__})
+        return cls._make(getattr(user, name) for name in cls._fields)
 
 
-@dataclass(frozen=True, slots=True)
-class StoredToken:
+class StoredToken(NamedTuple):
     """A refresh token's record: its row, the login (``family``) it descends from, and
     whether a rotation already replaced it."""
 
@@ -84,8 +83,7 @@ class StoredToken:
     used_at: datetime | None
 
 
-@dataclass(frozen=True, slots=True)
-class Token:
+class Token(NamedTuple):
     """A token luffy issued and still honours, as :func:`check` found it."""
 
     type: str  # "access" or "refresh"
@@ -100,12 +98,13 @@ class Token:
 
 # What a token's request reads of its account: the profile /users/me answers and the
 # state the check decides on; a refresh reads its token's record with it, in one join.
-ACCOUNT_COLUMNS = tuple(getattr(User, name) for name in Account.__slots__)
-ACCOUNT = select(*ACCOUNT_COLUMNS).where(User.id == bindparam("user_id"))
-ACCOUNT_WITH_TOKEN = select(
+# Each is compiled once and run outside the ORM (luffy.speed.CompiledRead).
+ACCOUNT_COLUMNS = tuple(getattr(User, name) for name in Account._fields)
+ACCOUNT = speed.CompiledRead(select(*ACCOUNT_COLUMNS).where(User.id == bindparam("user_id")))
+ACCOUNT_WITH_TOKEN = speed.CompiledRead(select(
     *ACCOUNT_COLUMNS, RefreshToken.id.label("token_id"), RefreshToken.user_id.label("token_user"),
     RefreshToken.family, RefreshToken.used_at, RefreshToken.revoked_at,
-).join_from(RefreshToken, User).where(RefreshToken.jti == bindparam("jti"))
+).join_from(RefreshToken, User).where(RefreshToken.jti == bindparam("jti")))
 ACCOUNT_FIELDS = len(ACCOUNT_COLUMNS)
 # An old backend's token names an account by its old id: honoured only for an account
 # imported under that very id (one that took a new id is another person's old id).
@@ -142,17 +141,18 @@ def check(raw, token_type=None, *, csrf=None, account=False, lock=False):
         raise APIError.token_not_valid("CSRF double submit tokens do not match")
     kind, user_id = claims["token_type"], claims["user_id"]
     logs.identify(user_id)
-    token = Token(kind, user_id, claims["jti"], claims["exp"], claims.get("ver"), legacy=legacy)
+    token = Token(kind, user_id, claims["jti"], claims["exp"], claims.get("ver"), None, None, legacy)
     if kind == "refresh":
         return _check_stored(token, lock)
     if revocation.access_revoked(token):
         raise APIError.token_not_valid()
     if account or legacy:  # an old token's account is always read: imported under its id?
-        row = read_row(LEGACY_ACCOUNT if legacy else ACCOUNT, {"user_id": user_id})
-        found = Account(*row) if row is not None else None
+        row = (speed.read_row(LEGACY_ACCOUNT, {"user_id": user_id}) if legacy
+               else ACCOUNT.first({"user_id": user_id}))
+        found = Account._make(row) if row is not None else None
         if found is None or not found.is_active or token.version < found.token_version:
             raise APIError.token_not_valid()
-        token = Token(kind, user_id, token.jti, token.expires_at, token.version, found, legacy=legacy)
+        token = token._replace(account=found)
     return token
 
 
@@ -160,21 +160,20 @@ def _check_stored(token, lock):
     """Step 4 of :func:`check`."""
     if lock:
         lock_account(token.user_id)
-        row = db.session.execute(ACCOUNT_WITH_TOKEN, {"jti": token.jti}).first()
+        row = db.session.execute(ACCOUNT_WITH_TOKEN.statement, {"jti": token.jti}).first()
     else:
-        row = read_row(ACCOUNT_WITH_TOKEN, {"jti": token.jti})
+        row = ACCOUNT_WITH_TOKEN.first({"jti": token.jti})
     if row is None and token.legacy:
         row = _adopt(token)
     if row is None:
         raise APIError.token_not_valid()
-    found = Account(*row[:ACCOUNT_FIELDS])
+    found = Account._make(row[:ACCOUNT_FIELDS])
     if row.token_user != token.user_id or row.revoked_at is not None or not found.is_active:
         raise APIError.token_not_valid()
     stored = StoredToken(row.token_id, row.family, row.used_at)
     if stored.used_at is not None and current_app.config["JWT_BLACKLIST_AFTER_ROTATION"]:
         reuse_detected(token.user_id, stored.family)
-    return Token(token.type, token.user_id, token.jti, token.expires_at, None, found, stored,
-                 token.legacy)
+    return token._replace(account=found, stored=stored)
 
 
 def _adopt(token):
@@ -185,7 +184,7 @@ def _adopt(token):
     version above 0), and when the old backend blacklisted it. Under the account's lock,
     so that two first uses make one record; the row as :func:`_check_stored` reads it."""
     lock_account(token.user_id)
-    row = db.session.execute(ACCOUNT_WITH_TOKEN, {"jti": token.jti}).first()
+    row = db.session.execute(ACCOUNT_WITH_TOKEN.statement, {"jti": token.jti}).first()
     if row is not None:  # adopted by a concurrent first use
         return row
     found = db.session.execute(LEGACY_ACCOUNT, {"user_id": token.user_id}).first()
@@ -197,7 +196,7 @@ def _adopt(token):
                                 expires_at=expires_at))
     db.session.flush()
     log.info("old backend's refresh token adopted as a session of user %s", token.user_id)
-    return db.session.execute(ACCOUNT_WITH_TOKEN, {"jti": token.jti}).first()
+    return db.session.execute(ACCOUNT_WITH_TOKEN.statement, {"jti": token.jti}).first()
 
 
 def reuse_detected(user_id, family):
@@ -312,14 +311,23 @@ def issue_access(account):
     return create_access_token(account, additional_claims={"token_type": "access"})
 
 
+def new_refresh(user_id, family=None):
+    """A new refresh token in ``family`` (a new one at login) and the columns of its
+    record, which the caller writes: ``(token, row)``."""
+    jti = str(uuid.uuid4())
+    now = utcnow()
+    row = {"jti": jti, "family": family or jti, "user_id": user_id, "created_at": now,
+           "expires_at": now + current_app.config["JWT_REFRESH_TOKEN_EXPIRES"]}
+    token = create_refresh_token(user_id, additional_claims={"token_type": "refresh", "jti": jti})
+    return token, row
+
+
 def issue_refresh(user_id, family=None):
     """A new refresh token, recorded by jti in ``family`` (a new one at login) in the
     request's transaction, which the caller commits."""
-    jti = str(uuid.uuid4())
-    lifetime = current_app.config["JWT_REFRESH_TOKEN_EXPIRES"]
-    db.session.add(RefreshToken(jti=jti, family=family or jti, user_id=user_id,
-                                expires_at=utcnow() + lifetime))
-    return create_refresh_token(user_id, additional_claims={"token_type": "refresh", "jti": jti})
+    token, row = new_refresh(user_id, family)
+    db.session.add(RefreshToken(**row))
+    return token
 
 
 def keyring():
