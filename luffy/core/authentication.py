@@ -7,7 +7,7 @@ code's account is looked up only once the code matched.
 
 import logging
 
-from luffy import logs
+from luffy import logs, speed
 from luffy.core import codes, events, mfa, passwords, sessions
 from luffy.core.models import User
 from luffy.core.throttle import account_key
@@ -52,8 +52,11 @@ def authenticate(identifier, password, guard):
 
 
 def login(identifier, password, guard):
-    """Log in with a password: the login answer (one transaction), or, for an account
-    with two-factor on, the challenge of the second step (:mod:`luffy.core.mfa`)."""
+    """Log in with a password: the login answer, or, for an account with two-factor on,
+    the challenge of the second step (:mod:`luffy.core.mfa`). One read and one write,
+    each atomic alone: on PostgreSQL they run in autocommit
+    (:func:`luffy.speed.autocommit_session`)."""
+    speed.autocommit_session()
     user = authenticate(identifier, password, guard)
     return _second_factor(user) if user.two_factor else _logged_in(user, "password")
 
@@ -83,6 +86,7 @@ def basic(identifier, password, guard):
 def sms_login(mobile, code):
     """Log in with a mobile number and its live login code: the login answer (or, with
     two-factor on, the second step's challenge); else 401."""
+    speed.autocommit_session()  # one read, one write, as a password login
     claim = codes.check(codes.sms(mobile), "login", code)
     user = db.session.scalar(User.active().where(User.mobile == mobile)) if claim else None
     if user is None or not codes.consume(claim):

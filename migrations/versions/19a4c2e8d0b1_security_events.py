@@ -1,7 +1,7 @@
 """events: each account's security log (logins, failures, password and email changes)
 
 Revision ID: 19a4c2e8d0b1
-Revises: 7d2b4c9e1a05
+Revises: 17a0c3e9d2b1
 Create Date: 2026-12-07 04:20:00
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '19a4c2e8d0b1'
-down_revision = '7d2b4c9e1a05'
+down_revision = '17a0c3e9d2b1'
 branch_labels = None
 depends_on = None
 
