@@ -200,10 +200,12 @@ def record_login(user, token_row):
         last_login=token_row["created_at"]).add_cte(issued)
     # The login's security-log entry (luffy.core.events.record), pending in the session,
     # goes in the same statement instead of a round trip of its own.
-    for n, event in enumerate([e for e in db.session.new if isinstance(e, Event)]):
-        db.session.expunge(event)
-        row = {column.key: getattr(event, column.key) for column in Event.__table__.columns
-               if column.key != "id"}
-        statement = statement.add_cte(insert(Event.__table__).values(**row).cte(f"logged{n}"))
+    pending = [entity for entity in db.session.new if isinstance(entity, Event)]  # in order
+    if pending:
+        columns = [column.key for column in Event.__table__.columns if column.key != "id"]
+        for event in pending:
+            db.session.expunge(event)
+        rows = [{key: getattr(event, key) for key in columns} for event in pending]
+        statement = statement.add_cte(insert(Event.__table__).values(rows).cte("logged"))
     db.session.execute(statement)
     set_committed_value(user, "last_login", token_row["created_at"])  # no write of its own
