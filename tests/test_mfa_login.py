@@ -162,3 +162,13 @@ def test_an_operator_can_turn_it_off(app):
     assert "token" in AuthActions(client).tokens()
     result = runner.invoke(args=["users", "2fa-off", "alice"])
     assert result.exit_code == 1 and "alice has no two-factor" in result.output
+
+
+def test_a_new_password_kills_the_second_steps_waiting(app):
+    client, secret, codes = alice_with_two_factor(app)
+    token = challenge(client)
+    headers = {"Authorization": "Bearer " + second(client, challenge(client), codes[0]).get_json()["token"]}
+    assert client.post("/users/password", headers=headers, json={
+        "old_password": PASSWORD, "new_password": STRONG}).status_code == 200
+    assert second(client, token, code_at(secret, 1)).get_json()["code"] == "token_not_valid"
+    assert second(client, challenge(client, password=STRONG), code_at(secret, 1)).status_code == 200

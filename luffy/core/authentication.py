@@ -70,7 +70,7 @@ def _second_factor(user):
     """No session yet for an account with two-factor on: the challenge of its second step
     (a re-hashed password is kept)."""
     db.session.commit()
-    return mfa.challenge(user.id)
+    return mfa.challenge(user)
 
 
 def basic(identifier, password, guard):

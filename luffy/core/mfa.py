@@ -5,7 +5,8 @@ A password or SMS login of such an account opens no session: it answers a
 ``MFA_TOKEN_EXPIRES`` seconds) serves only :func:`complete`. There a TOTP or recovery
 code (:func:`luffy.core.twofactor.take_code`) opens the session; a wrong one is a failed
 password attempt for the throttle and a ``login_failed`` event, and the fifth kills the
-token.
+token. The token holds the account's token version: when every session of the account
+ends (a new password, a deactivation), the second steps waiting die too.
 """
 
 import hashlib
@@ -42,11 +43,11 @@ def _key(token):
     return "luffy:mfa:" + hashlib.sha256(token.encode()).hexdigest()
 
 
-def challenge(user_id):
-    """A new ``mfa_token`` for account ``user_id``, whose first factor just passed."""
+def challenge(user):
+    """A new ``mfa_token`` for the account ``user``, whose first factor just passed."""
     token = secrets.token_urlsafe(32)
     pipe = redis_clients.main.pipeline()  # MULTI: never a token without its expiry
-    pipe.hset(_key(token), mapping={"user": user_id, "tries": 0})
+    pipe.hset(_key(token), mapping={"user": user.id, "ver": user.token_version, "tries": 0})
     pipe.expire(_key(token), current_app.config["MFA_TOKEN_EXPIRES"])
     pipe.execute()
     logs.second_step()
@@ -58,9 +59,9 @@ def complete(token, code, guard):
     the try first: 429); 401 ``token_not_valid`` for a token that is not one, expired or
     used up; 400 naming ``code`` for a wrong code."""
     key = _key(token)
-    user_id = redis_clients.main.hget(key, "user")
+    user_id, version = redis_clients.main.hmget(key, "user", "ver")
     user = db.session.scalar(User.active().where(User.id == int(user_id))) if user_id else None
-    if user is None or not user.two_factor:
+    if user is None or not user.two_factor or user.token_version != int(version):
         raise APIError.token_not_valid()
     account = account_key(user)
     guard.admit(account)
