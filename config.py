@@ -100,6 +100,10 @@ class Config:
     TWILIO_AUTH_TOKEN = None
     TWILIO_FROM = None  # a Twilio number (E.164) or a Messaging Service SID (MG...)
 
+    # Security: the security log and two-factor (luffy/security/).
+    TOTP_ISSUER = "luffy"  # the name authenticator apps show beside the account
+    MFA_TOKEN_EXPIRES = 300  # seconds a login's mfa_token lives
+
 
 class DevelopmentConfig(Config):
     """``make run`` on a laptop: SQLite, in-process Redis, readable logs, and the

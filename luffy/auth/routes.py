@@ -12,14 +12,14 @@ from luffy.core.guard import login_required, presented_access, refresh_token
 from luffy.core.responses import (
     clear_cookies, login_response, no_store, refresh_response, wants_cookies,
 )
-from luffy.core.schemas import EmptySchema, LoginAnswerSchema, UserSchema, profile
+from luffy.core.schemas import LOGIN_OR_MFA, EmptySchema, UserSchema, profile
 from luffy.core.throttle import password_guesses
 from luffy.logs import login_event
 from luffy.markers import COOKIE_MODE, REFRESH_COOKIE, answers, body
 
 
 @bp.post("/login")  # also answers /login/ (strict_slashes is off)
-@answers(LoginAnswerSchema, errors=(401, 503), no_store=True, parameters=(COOKIE_MODE,))
+@answers(LOGIN_OR_MFA, errors=(401, 503), no_store=True, parameters=(COOKIE_MODE,))
 @login_event
 @password_guesses
 @body(LoginSchema)

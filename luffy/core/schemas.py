@@ -100,6 +100,21 @@ class LoginAnswerSchema(Schema):
                                 metadata={"description": "null when the cart store is down"})
 
 
+class MfaRequiredSchema(Schema):
+    """A login of an account with two-factor on: no tokens yet, the second step's token."""
+
+    mfa_required = fields.Boolean(required=True, metadata={"enum": [True]})
+    mfa_token = fields.String(required=True, metadata={
+        "description": "for `POST /users/login/2fa` only; lives `MFA_TOKEN_EXPIRES` seconds, "
+                       "dies after 5 wrong codes"})
+    methods = fields.List(fields.String(), required=True,
+                          metadata={"description": "`totp`, `recovery_code`"})
+
+
+# What a password or SMS login answers: the tokens, or the second step's token.
+LOGIN_OR_MFA = {"oneOf": [LoginAnswerSchema, MfaRequiredSchema]}
+
+
 class EmptySchema(Schema):
     """``{}``."""
 

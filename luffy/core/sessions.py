@@ -14,7 +14,7 @@ from flask import current_app
 from sqlalchemy import update
 
 from luffy import speed
-from luffy.core import revocation, tokens
+from luffy.core import events, revocation, tokens
 from luffy.core.models import RefreshToken, utcnow
 from luffy.extensions import db, redis_clients
 
@@ -92,6 +92,7 @@ def logout(raw, csrf=None, access=None):
     along (of the same account) goes on the denylist."""
     token = tokens.check(raw, "refresh", csrf=csrf, lock=True)
     revocation.revoke_family(token.stored.family)
+    events.record(token.user_id, "logout")
     db.session.commit()
     if access is not None and access.user_id == token.user_id:
         revocation.deny(access)
