@@ -18,7 +18,7 @@
   algorithms are registered again (PyJWT's ``register_algorithm``) with a class that
   remembers the keys it has accepted.
 - **A login writes in one statement** (:func:`record_login`, :func:`autocommit_session`):
-  on PostgreSQL the refresh token's row and ``last_login`` go in one ``WITH ... INSERT``
+  on PostgreSQL the session's row, the refresh token's and ``last_login`` go in one ``WITH ... INSERT``
   ``UPDATE``, and the login's read and write each run in autocommit: two round trips.
 """
 
@@ -31,7 +31,7 @@ from sqlalchemy import insert, update
 from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.orm.attributes import set_committed_value
 
-from luffy.core.models import RefreshToken, User
+from luffy.core.models import RefreshToken, Session, User
 from luffy.extensions import db
 
 
@@ -180,20 +180,25 @@ def autocommit_session():
         db.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
 
 
-def record_login(user, token_row):
-    """Write a login: the refresh token's ``token_row`` (a dict of its columns) and the
-    ``last_login`` of ``user`` (an entity, given its new value here too).
+def record_login(user, token_row, session_row):
+    """Write a login: its session's ``session_row``, the refresh token's ``token_row``
+    (dicts of their columns) and the ``last_login`` of ``user`` (an entity, given its new
+    value here too).
 
-    On PostgreSQL one statement, ``WITH issued AS (INSERT ...) UPDATE users ...``: one
-    round trip, atomic on its own. Elsewhere the ORM's two, at the caller's commit.
+    On PostgreSQL one statement, ``WITH opened AS (INSERT ...), issued AS (INSERT ...)
+    UPDATE users ...``: one round trip, atomic on its own. Elsewhere the ORM's three, at
+    the caller's commit.
     """
     if db.engine.dialect.driver != "psycopg":
         user.last_login = token_row["created_at"]
+        db.session.add(Session(**session_row))
         db.session.add(RefreshToken(**token_row))
         return
     # Core tables, not the entities: no ORM bulk-update bookkeeping around the statement.
     users, refresh_tokens = User.__table__, RefreshToken.__table__
+    opened = insert(Session.__table__).values(**session_row).cte("opened")
     issued = insert(refresh_tokens).values(**token_row).cte("issued")
     db.session.execute(update(users).where(users.c.id == user.id)
-                       .values(last_login=token_row["created_at"]).add_cte(issued))
+                       .values(last_login=token_row["created_at"])
+                       .add_cte(opened).add_cte(issued))
     set_committed_value(user, "last_login", token_row["created_at"])  # no write of its own

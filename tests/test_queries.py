@@ -88,10 +88,11 @@ def test_a_password_change_writes_in_one_transaction(client, auth_headers, state
     # The token's check reads the account as every protected endpoint does; then, in one
     # transaction: the account, its row locked against a concurrent rotation (its token
     # version read under the lock), the security log's entry, its new password and
-    # version, its refresh tokens.
+    # version, its sessions, its refresh tokens.
     guard, *change = statements
     assert guard == ("SELECT", read_mode)
-    assert [word for word, _ in change] == ["SELECT", "SELECT", "INSERT", "UPDATE", "UPDATE"]
+    assert [word for word, _ in change] == ["SELECT", "SELECT", "INSERT", "UPDATE", "UPDATE",
+                                            "UPDATE"]
     assert {mode for _, mode in change} == {None}  # not autocommit: all or nothing
 
 
@@ -100,12 +101,14 @@ def test_a_login_reads_once_and_writes_twice(client, auth, user, statements, rea
     tokens = auth.tokens()
     if read_mode == "AUTOCOMMIT":
         # Three round trips: the account, the security log's login event, then the
-        # refresh token's row and last_login in one WITH ... INSERT ... UPDATE; each
-        # atomic alone, so no BEGIN and no COMMIT.
+        # session's row, the refresh token's and last_login in one WITH ... INSERT ...
+        # UPDATE; each atomic alone, so no BEGIN and no COMMIT.
         assert statements == [("SELECT", "AUTOCOMMIT"), ("INSERT", "AUTOCOMMIT"),
                               ("WITH", "AUTOCOMMIT")]
     else:
-        assert [word for word, _ in statements] == ["SELECT", "INSERT", "INSERT", "UPDATE"]
+        # The event, the session, the refresh token; last_login.
+        assert [word for word, _ in statements] == ["SELECT", "INSERT", "INSERT", "INSERT",
+                                                    "UPDATE"]
         assert {mode for _, mode in statements} == {None}
     # Both writes landed: the refresh token works, and the login was recorded.
     assert client.post("/users/login/refresh", json={"refresh": tokens["refresh"]}).status_code == 200
