@@ -27,7 +27,8 @@ ARGON2_MAX_MEMORY_KIB = 262_144
 ARGON2_MAX_TIME_COST = 16
 ARGON2_MAX_PARALLELISM = 16
 BCRYPT_MAX_ROUNDS = 14
-SCRYPT_MAX_MEMORY = 64 * 1024 * 1024  # bytes: 128 * n * r * p
+SCRYPT_MAX_MEMORY = 64 * 1024 * 1024  # bytes: 128 * n * r
+SCRYPT_MAX_PARALLELISM = 16
 
 
 def init_app(app):
@@ -146,7 +147,7 @@ def _check_django_scrypt(stored, password):
         n, r, p = int(n), int(r), int(p)
     except ValueError:
         return None
-    if min(n, r, p) < 1 or 128 * n * r * p > SCRYPT_MAX_MEMORY:
+    if min(n, r, p) < 1 or 128 * n * r > SCRYPT_MAX_MEMORY or p > SCRYPT_MAX_PARALLELISM:
         return None
     try:
         derived = hashlib.scrypt(password.encode(), salt=salt.encode(), n=n, r=r, p=p,

@@ -80,13 +80,15 @@ class Importer:
         self.batch = batch
         self.summary = Summary()
         self._placeholders = 0
+        self.source_max = 0
 
     # -- the run ---------------------------------------------------------------
 
     def accounts(self, progress=None):
         """Import every account; ``progress(n)`` after each batch."""
+        self.source_max = self.source.max_id()
         if not self.dry_run:
-            self._move_sequence(self.source.max_id())
+            self._move_sequence(self.source_max)
         for rows in self.source.batches(self.batch):
             try:
                 self._batch(rows)
@@ -168,8 +170,10 @@ class Importer:
             if seen is None:
                 old_id = values["id"]
                 if old_id in id_taken:
-                    del values["id"]
-                    account_id = db.session.execute(insert(USERS).values(**values)).inserted_primary_key[0]
+                    # Past every old id, so that no later old account collides with it.
+                    account_id = values["id"] = 1 + max(self.source_max, db.session.execute(
+                        select(func.coalesce(func.max(USERS.c.id), 0))).scalar())
+                    db.session.execute(insert(USERS).values(**values))
                     self._problem(old_id, "id", old_id, f"luffy already gave this id away: imported "
                                   f"as account {account_id}, and the old backend's tokens for it are refused")
                     self.summary.new_ids.append((old_id, account_id))
