@@ -16,6 +16,7 @@ lengths, bad UTF-8, a NULL username) is left out and reported, one JSON object a
 """
 
 import hashlib
+from contextlib import closing
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 
@@ -89,34 +90,42 @@ class Importer:
         self.source_max = self.source.max_id()
         if not self.dry_run:
             self._move_sequence(self.source_max)
-        for rows in self.source.batches(self.batch):
-            try:
-                self._batch(rows)
-                if not self.dry_run:
-                    db.session.commit()
-                    self._published()
-            except BaseException:
-                db.session.rollback()
-                raise
-            if progress:
-                progress(len(rows))
+        with closing(self.source.batches(self.batch)) as batches:
+            for rows in batches:
+                self._one(rows, progress)
         if not self.dry_run:
             self._move_sequence(0)
 
-    def blacklist(self):
-        """Bring over the old backend's blacklisted refresh tokens not yet here."""
-        for rows in self.source.blacklisted(self.batch):
-            if not rows:
-                continue
-            jtis = [jti for jti, _ in rows]
-            have = set(db.session.execute(select(LegacyBlacklistedToken.jti)
-                                          .where(LegacyBlacklistedToken.jti.in_(jtis))).scalars())
-            new = [{"jti": jti, "expires_at": expires} for jti, expires in rows if jti not in have]
-            if new:
-                db.session.execute(insert(LegacyBlacklistedToken.__table__), new)
+    def _one(self, rows, progress):
+        """One batch, one transaction (a dry run keeps its one transaction open)."""
+        try:
+            self._batch(rows)
             if not self.dry_run:
                 db.session.commit()
-            self.summary.tokens += len(new)
+                self._published()
+        except BaseException:
+            db.session.rollback()
+            raise
+        if progress:
+            progress(len(rows))
+
+    def blacklist(self):
+        """Bring over the old backend's blacklisted refresh tokens not yet here."""
+        with closing(self.source.blacklisted(self.batch)) as batches:
+            for rows in batches:
+                if rows:
+                    self._tokens(rows)
+
+    def _tokens(self, rows):
+        jtis = [jti for jti, _ in rows]
+        have = set(db.session.execute(select(LegacyBlacklistedToken.jti)
+                                      .where(LegacyBlacklistedToken.jti.in_(jtis))).scalars())
+        new = [{"jti": jti, "expires_at": expires} for jti, expires in rows if jti not in have]
+        if new:
+            db.session.execute(insert(LegacyBlacklistedToken.__table__), new)
+        if not self.dry_run:
+            db.session.commit()
+        self.summary.tokens += len(new)
 
     def finish(self):
         """End a dry run: nothing it did stays."""

@@ -102,10 +102,9 @@ class Source:
         columns = [cast(t.c[c], LargeBinary).label(c) if self.binary and c in TEXT else t.c[c]
                    for c in COLUMNS]
         query = select(*columns).order_by(t.c.id)
-        with self.engine.connect() as conn:
-            result = conn.execution_options(stream_results=True, yield_per=size).execute(query)
-            for part in result.partitions(size):
-                yield part
+        with self.engine.connect() as conn, \
+                conn.execution_options(stream_results=True, yield_per=size).execute(query) as result:
+            yield from result.partitions(size)
 
     def blacklisted(self, size):
         """Batches of ``(jti, expires_at)`` of the refresh tokens the old backend
@@ -115,8 +114,8 @@ class Source:
         query = (select(o.c.jti, o.c.expires_at).select_from(b.join(o, b.c.token_id == o.c.id))
                  .order_by(o.c.id))
         now = datetime.now(timezone.utc).replace(tzinfo=None)
-        with self.engine.connect() as conn:
-            result = conn.execution_options(stream_results=True, yield_per=size).execute(query)
+        with self.engine.connect() as conn, \
+                conn.execution_options(stream_results=True, yield_per=size).execute(query) as result:
             for part in result.partitions(size):
                 rows = [(jti, naive_utc(expires)) for jti, expires in part]
                 yield [(jti, expires) for jti, expires in rows if expires is None or expires > now]
