@@ -28,9 +28,7 @@ def source_url(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def old_url(tmp_path_factory):
-    url = source_url(tmp_path_factory)
-    legacy_django.configure(url)
-    return url
+    return legacy_django.configure(source_url(tmp_path_factory))
 
 
 @pytest.fixture

@@ -39,11 +39,16 @@ def database(url):
             "OPTIONS": {"charset": "utf8mb4"} if engine.endswith("mysql") else {}}
 
 
+_configured = []
+
+
 def configure(url):
-    """Configure Django for the old database at ``url`` and ``migrate`` it."""
+    """Configure Django for the old database at ``url`` (the first URL a process
+    configures stays) and ``migrate`` it; answer the URL Django uses."""
     from django.core.management import call_command
 
     if not settings.configured:
+        _configured.append(url)
         settings.configure(
             DATABASES={"default": database(url)},
             INSTALLED_APPS=["django.contrib.contenttypes", "django.contrib.auth",
@@ -58,6 +63,7 @@ def configure(url):
         )
         django.setup()
     call_command("migrate", verbosity=0)
+    return _configured[0]
 
 
 def flush():
