@@ -8,12 +8,18 @@
 - **Libraries few requests need are imported on first use**, at the one place that
   uses them: zxcvbn (``core/strength.py``, 12 MB), requests (``core/senders.py``),
   Flask-Migrate (``flask db`` only, ``luffy/__init__.py``).
+- **The import from the old backend** (``luffy/legacy/importer.py``) writes new rows with
+  ``COPY`` on PostgreSQL (:func:`bulk_insert`) and looks a batch's values up with one
+  array parameter (:func:`matching`): psycopg parses a statement of thousands of
+  placeholders slower than the server runs it.
 - **argon2id checks reuse one heap block**: a process setting, so it lives in the
   server's configuration (``gunicorn.conf.py``, or ``GLIBC_TUNABLES``: README).
 """
 
 import select
 
+from sqlalchemy import String, any_, bindparam, insert
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import DisconnectionError
 
 from luffy.extensions import db
@@ -51,3 +57,27 @@ def replace_connections_the_server_closed(dbapi_connection, _record, _proxy):
         raise DisconnectionError(str(e)) from e
     if closed:
         raise DisconnectionError("the server closed the connection")
+
+
+def matching(column, values):
+    """``column IN values``; on PostgreSQL ``column = ANY(:array)``, one parameter."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        return column == any_(bindparam(None, list(values), type_=ARRAY(String)))
+    return column.in_(values)
+
+
+def bulk_insert(table, rows):
+    """Insert ``rows`` (dicts with the same keys) in the session's transaction: ``COPY``
+    on PostgreSQL, an executemany elsewhere."""
+    connection = db.session.connection()
+    if connection.dialect.name != "postgresql":
+        db.session.execute(insert(table), rows)
+        return
+    from psycopg import sql
+
+    names = list(rows[0])
+    statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
+        sql.Identifier(table.name), sql.SQL(", ").join(map(sql.Identifier, names)))
+    with connection.connection.driver_connection.cursor() as cursor, cursor.copy(statement) as copy:
+        for row in rows:
+            copy.write_row([row[name] for name in names])

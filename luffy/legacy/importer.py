@@ -26,6 +26,7 @@ from luffy.core import revocation
 from luffy.core.identifiers import fold
 from luffy.core.models import RefreshToken, User, utcnow
 from luffy.extensions import db
+from luffy.speed import bulk_insert, matching
 from luffy.legacy.models import LegacyAccount, LegacyBlacklistedToken
 from luffy.legacy.source import COLUMNS, TEXT, naive_utc
 
@@ -194,8 +195,8 @@ class Importer:
                 self.summary.imported += 1
             else:
                 now = current[seen.account_id]
-                values.pop("id")
-                values.pop("date_joined")
+                for name in ("id", "date_joined", "email_verified"):
+                    values.pop(name)
                 if (values["password"] != now["password"]
                         or (now["is_active"] and not values["is_active"])):
                     ended.append((seen.account_id, now["token_version"] + 1))
@@ -209,9 +210,9 @@ class Importer:
             if record["_problems"]:
                 self.summary.conflicts += 1
         if inserts:
-            db.session.execute(insert(USERS), inserts)
+            bulk_insert(USERS, inserts)
         if legacy_inserts:
-            db.session.execute(insert(LEGACY), legacy_inserts)
+            bulk_insert(LEGACY, legacy_inserts)
         if updates:
             columns = [c for c in updates[0] if c != "b_id"]
             db.session.execute(update(USERS).where(USERS.c.id == bindparam("b_id"))
@@ -302,7 +303,8 @@ class Importer:
             "id": old_id, "username": username, "email": email, "mobile": texts["mobile"] or None,
             "password": password, "nickname": texts["nickname"] or "", "avatar": avatar,
             "money": money, "credit": credit, "is_active": bool(row[_TEXT_AT["is_active"]]),
-            "date_joined": date_joined, "last_login": last_login, "_problems": problems,
+            "date_joined": date_joined, "last_login": last_login, "token_version": 0,
+            "email_verified": False, "_problems": problems,
         }
 
     def _avatar(self, path, note):
@@ -388,10 +390,10 @@ class Taken:
         if not (plain or keys):
             return
         u = USERS.c
-        for chunk in _chunks(sorted(plain | keys), 1000):
+        # username == v implies username_key == fold(v): the keys find the usernames too.
+        for chunk in _chunks(sorted(plain | keys), 10000):
             rows = db.session.execute(select(u.id, u.username, u.mobile, u.email_key, u.username_key).where(
-                u.username.in_(chunk) | u.mobile.in_(chunk) | u.email_key.in_(chunk)
-                | u.username_key.in_(chunk)))
+                matching(u.mobile, chunk) | matching(u.email_key, chunk) | matching(u.username_key, chunk)))
             for row in rows:
                 self._put(row.id, row.username, row.mobile, row.email_key, row.username_key)
 

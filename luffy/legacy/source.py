@@ -62,7 +62,9 @@ class Source:
             backend = make_url(self.url).get_backend_name()
             args = {"connect_timeout": CONNECT_TIMEOUT} if backend in ("postgresql", "mysql") else {}
             if backend == "mysql":
-                args["charset"] = "utf8mb4"
+                # The server gives up on a streamed result that is read slower than
+                # net_write_timeout (60 s): luffy's writes set the pace here.
+                args.update(charset="utf8mb4", init_command="SET SESSION net_write_timeout = 3600")
             self.engine = create_engine(self.url, poolclass=NullPool, connect_args=args)
         except (ArgumentError, NoSuchModuleError, ValueError) as e:
             raise SourceError(f"not a database URL this import reads: {shown(url)} ({e})") from None
