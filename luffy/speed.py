@@ -18,7 +18,7 @@
 
 import select
 
-from sqlalchemy import String, any_, bindparam, insert
+from sqlalchemy import String, any_, bindparam, insert, or_
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import DisconnectionError
 
@@ -59,11 +59,13 @@ def replace_connections_the_server_closed(dbapi_connection, _record, _proxy):
         raise DisconnectionError("the server closed the connection")
 
 
-def matching(column, values):
-    """``column IN values``; on PostgreSQL ``column = ANY(:array)``, one parameter."""
+def matching(columns, values):
+    """The conditions ``column IN values`` for each of ``columns``, to be OR-ed: on
+    PostgreSQL ``column = ANY(:values)``, one array parameter for them all."""
     if db.session.get_bind().dialect.name == "postgresql":
-        return column == any_(bindparam(None, list(values), type_=ARRAY(String)))
-    return column.in_(values)
+        array = bindparam(None, list(values), type_=ARRAY(String))
+        return or_(*(column == any_(array) for column in columns))
+    return or_(*(column.in_(values) for column in columns))
 
 
 def bulk_insert(table, rows):

@@ -226,9 +226,11 @@ class Importer:
         self._publish = [] if self.dry_run else ended
 
     def _ids_taken(self, ids):
+        """Which of ``ids`` luffy's accounts already have (one range query)."""
         if not ids:
             return set()
-        return set(db.session.execute(select(USERS.c.id).where(USERS.c.id.in_(ids))).scalars())
+        have = db.session.execute(select(USERS.c.id).where(USERS.c.id.between(min(ids), max(ids))))
+        return set(have.scalars()).intersection(ids)
 
     def _published(self):
         """After a batch's commit: tell every instance about the sessions it ended."""
@@ -268,15 +270,18 @@ class Importer:
                 note(name, value, f"longer than luffy's {LENGTHS[name]} characters: left out")
                 texts[name] = None
         username = texts["username"]
-        if username is not None and len(fold(username)) > LENGTHS["username"]:
+        username_key = fold(username) if username is not None else None
+        if username_key is not None and len(username_key) > LENGTHS["username"]:
             note("username", username, "too long once normalised: left out")
-            username = None
+            username = username_key = None
         if username is None and "username" not in problems:
             note("username", None, "no username")
         email = (texts["email"] or "").lower() or None
-        if email is not None and len(fold(email)) > LENGTHS["email"]:
+        email_key = fold(email) if email is not None else None
+        if email_key is not None and len(email_key) > LENGTHS["email"]:
             note("email", email, "too long once normalised: left out")
-            email = None
+            email = email_key = None
+        mobile = texts["mobile"] or None
         password = texts["password"]
         if not password:
             if "password" not in problems:
@@ -300,7 +305,9 @@ class Importer:
             note("date_joined", None, "unreadable timestamp: the time of the import instead")
             date_joined, last_login = utcnow(), None
         return {
-            "id": old_id, "username": username, "email": email, "mobile": texts["mobile"] or None,
+            "id": old_id, "username": username, "email": email, "mobile": mobile,
+            "username_key": username_key, "email_key": email_key,
+            "_mobile_key": fold(mobile) if mobile is not None else None,
             "password": password, "nickname": texts["nickname"] or "", "avatar": avatar,
             "money": money, "credit": credit, "is_active": bool(row[_TEXT_AT["is_active"]]),
             "date_joined": date_joined, "last_login": last_login, "token_version": 0,
@@ -338,27 +345,26 @@ class Importer:
         :func:`luffy.core.accounts.identifier_taken`), and give a missing username one."""
         old_id = record["id"]
         username = record["username"]
-        if username is not None and taken.username(username, own):
+        if username is not None and taken.username(username, record["username_key"], own):
             self._problem(old_id, "username", username, "another account uses this as an identifier")
             record["_problems"].append("username")
             username = None
         if username is None:
             username = taken.placeholder(old_id, own)
             self._problem(old_id, "username", username, "given this username instead")
+            record["username_key"] = fold(username)
         record["username"] = username
         email = record["email"]
-        if email is not None and taken.email(email, own):
+        if email is not None and taken.email(record["email_key"], own):
             self._problem(old_id, "email", email, "another account uses this as an identifier: left out")
             record["_problems"].append("email")
-            record["email"] = email = None
+            record["email"] = record["email_key"] = None
         mobile = record["mobile"]
-        if mobile is not None and taken.mobile(mobile, own):
+        if mobile is not None and taken.mobile(mobile, record["_mobile_key"], own):
             self._problem(old_id, "mobile", mobile, "another account uses this as an identifier: left out")
             record["_problems"].append("mobile")
             record["mobile"] = mobile = None
-        taken.add(own, username, email, mobile)
-        record["username_key"] = fold(username)
-        record["email_key"] = fold(email) if email is not None else None
+        taken.add(own, username, record["username_key"], record["email_key"], record["mobile"])
 
     def _move_sequence(self, past):
         """On PostgreSQL, move the users' id sequence past every id in use and ``past``
@@ -381,19 +387,20 @@ class Taken:
     the batch's own values as they are accepted."""
 
     def __init__(self, records):
-        usernames = {r["username"] for r, _, _ in records if r["username"] is not None}
-        emails = {fold(r["email"]) for r, _, _ in records if r["email"] is not None}
-        mobiles = {r["mobile"] for r, _, _ in records if r["mobile"] is not None}
-        plain = usernames | mobiles
-        keys = emails | {fold(v) for v in plain}
+        plain, keys = set(), set()
+        for r, _, _ in records:
+            plain.update((r["username"], r["mobile"]))
+            keys.update((r["username_key"], r["email_key"], r["_mobile_key"]))
+        plain.discard(None)
+        keys.discard(None)
         self.usernames, self.mobiles, self.email_keys, self.username_keys = {}, {}, {}, {}
         if not (plain or keys):
             return
         u = USERS.c
         # username == v implies username_key == fold(v): the keys find the usernames too.
-        for chunk in _chunks(sorted(plain | keys), 10000):
+        for chunk in _chunks(sorted(plain | keys), 20000):
             rows = db.session.execute(select(u.id, u.username, u.mobile, u.email_key, u.username_key).where(
-                matching(u.mobile, chunk) | matching(u.email_key, chunk) | matching(u.username_key, chunk)))
+                matching((u.mobile, u.email_key, u.username_key), chunk)))
             for row in rows:
                 self._put(row.id, row.username, row.mobile, row.email_key, row.username_key)
 
@@ -410,26 +417,25 @@ class Taken:
         holder = where.get(value)
         return holder is not None and holder != own
 
-    def username(self, value, own):
+    def username(self, value, key, own):
         return (self._other(self.usernames, value, own) or self._other(self.mobiles, value, own)
-                or self._other(self.email_keys, fold(value), own))
+                or self._other(self.email_keys, key, own))
 
-    def email(self, value, own):
-        key = fold(value)
+    def email(self, key, own):
         return (self._other(self.email_keys, key, own) or self._other(self.mobiles, key, own)
                 or bool(self.username_keys.get(key, set()) - {own}))
 
-    def mobile(self, value, own):
+    def mobile(self, value, key, own):
         return (self._other(self.mobiles, value, own) or self._other(self.usernames, value, own)
-                or self._other(self.email_keys, fold(value), own))
+                or self._other(self.email_keys, key, own))
 
-    def add(self, own, username, email, mobile):
-        self._put(own, username, mobile, fold(email) if email is not None else None, fold(username))
+    def add(self, own, username, username_key, email_key, mobile):
+        self._put(own, username, mobile, email_key, username_key)
 
     def placeholder(self, old_id, own):
         """A username for an account that has none luffy can take: ``legacy-<old id>``."""
         name, n = f"legacy-{old_id}", 1
-        while self.username(name, own) or db.session.execute(
+        while self.username(name, fold(name), own) or db.session.execute(
                 select(func.count()).select_from(USERS).where(USERS.c.username == name)).scalar():
             n += 1
             name = f"legacy-{old_id}-{n}"
