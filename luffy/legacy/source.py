@@ -7,6 +7,7 @@ read as bytes and decoded here, so that one row of bad UTF-8 is reported instead
 ending the run inside the driver.
 """
 
+import os
 from datetime import datetime, timezone
 
 from sqlalchemy import LargeBinary, cast, column, create_engine, func, inspect, select, table
@@ -59,7 +60,10 @@ class Source:
         self.url = driver_url(url)
         self.name = name
         try:
-            backend = make_url(self.url).get_backend_name()
+            parsed = make_url(self.url)
+            backend = parsed.get_backend_name()
+            if backend == "sqlite":
+                self.url = _read_only_sqlite(parsed)
             args = {"connect_timeout": CONNECT_TIMEOUT} if backend in ("postgresql", "mysql") else {}
             if backend == "mysql":
                 # The server gives up on a streamed result that is read slower than
@@ -135,3 +139,13 @@ def naive_utc(value):
     if value.tzinfo is not None:
         value = value.astimezone(timezone.utc).replace(tzinfo=None)
     return value
+
+
+def _read_only_sqlite(url):
+    """A SQLite file opened read-only: never created, never written."""
+    path = url.database
+    if not path or path == ":memory:" or path.startswith("file:"):
+        raise SourceError(f"not a SQLite file: {shown(str(url))}")
+    if not os.path.isfile(path):
+        raise SourceError(f"cannot read {shown(str(url))}: no such file")
+    return url.set(database=f"file:{path}", query={"mode": "ro", "uri": "true"})
