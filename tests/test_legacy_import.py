@@ -342,3 +342,42 @@ def test_a_null_username_and_bad_utf8_are_reported_never_a_crash(app, old, run, 
     if backend != "postgresql":
         assert (good.id, "nickname") in got
         assert luffy_user(app, good.id).nickname == ""
+
+
+def test_a_terminal_shows_progress_and_the_summary_ends_the_run(make_app, old, old_url, tmp_path):
+    """As an operator runs it: a real process whose standard error is a terminal."""
+    import fcntl
+    import os
+    import pty
+    import struct
+    import termios
+    import subprocess
+    import sys
+
+    from tests.servers import ROOT, flask, server_env
+
+    make_app()  # on a real database: empties the tables
+    for i in range(3):
+        make(old, f"user{i}")
+    env = server_env(DATABASE_URL or f"sqlite:///{tmp_path}/luffy.db")
+    flask(env, "db", "upgrade")
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))  # 100 columns
+    child = subprocess.Popen([sys.executable, "-m", "flask", "--app", "wsgi", "users",
+                              "import-django", old_url], cwd=ROOT, env=env,
+                             stdout=subprocess.PIPE, stderr=follower, text=True)
+    os.close(follower)
+    terminal = b""
+    while True:
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        terminal += chunk
+    out = child.communicate(timeout=120)[0]
+    os.close(leader)
+    assert child.returncode == 0, terminal
+    assert b"3/3" in terminal and b"accounts/s" in terminal  # count, rate (tqdm)
+    assert "imported 3, updated 0, unchanged 0, conflicts 0" in out

@@ -43,7 +43,7 @@ def import_django(source, table, media_url, dry_run, report_path, batch):
         has_blacklist = old.check()
         importer = Importer(old, media_url=media_url, dry_run=dry_run, report=report, batch=batch)
         with tqdm(total=old.count(), unit=" accounts", disable=not sys.stderr.isatty(),
-                  file=sys.stderr, dynamic_ncols=True) as bar:
+                  file=sys.stderr) as bar:
             importer.accounts(progress=bar.update)
         if has_blacklist:
             importer.blacklist()
