@@ -195,8 +195,10 @@ class Importer:
                 self.summary.imported += 1
             else:
                 now = current[seen.account_id]
-                for name in ("id", "date_joined", "email_verified"):
+                for name in ("id", "date_joined"):
                     values.pop(name)
+                # A confirmation holds for the address it confirmed only.
+                values["email_verified"] = bool(now["email_verified"]) and values["email"] == now["email"]
                 if (values["password"] != now["password"]
                         or (now["is_active"] and not values["is_active"])):
                     ended.append((seen.account_id, now["token_version"] + 1))
