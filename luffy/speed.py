@@ -11,12 +11,16 @@
 - **The import from the old backend** (``luffy/legacy/importer.py``) writes new rows with
   ``COPY`` on PostgreSQL (:func:`bulk_insert`) and looks a batch's values up with one
   array parameter (:func:`matching`): psycopg parses a statement of thousands of
-  placeholders slower than the server runs it.
+  placeholders slower than the server runs it. A thread reads the old database's next
+  batch while luffy's database writes this one (:func:`read_ahead`).
 - **argon2id checks reuse one heap block**: a process setting, so it lives in the
   server's configuration (``gunicorn.conf.py``, or ``GLIBC_TUNABLES``: README).
 """
 
+import queue
 import select
+import threading
+from contextlib import closing
 
 from sqlalchemy import String, any_, bindparam, insert, or_
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -83,3 +87,51 @@ def bulk_insert(table, rows):
     with connection.connection.driver_connection.cursor() as cursor, cursor.copy(statement) as copy:
         for row in rows:
             copy.write_row([row[name] for name in names])
+
+
+class _Failed:
+    def __init__(self, error):
+        self.error = error
+
+
+def read_ahead(make_iterator, depth=2):
+    """Yield what ``make_iterator()`` yields, read by a thread of its own at most ``depth``
+    items ahead: the reader's driver work overlaps the consumer's waits on another
+    database. The iterator is made, used and closed in that thread only; an error there
+    is raised here, and leaving early (an error, Ctrl-C) stops and closes it."""
+    items = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    done = object()
+
+    def put(item):
+        while not stop.is_set():
+            try:
+                items.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def read():
+        try:
+            with closing(make_iterator()) as iterator:
+                for item in iterator:
+                    if not put(item):
+                        return
+            put(done)
+        except BaseException as e:  # handed to the consumer
+            put(_Failed(e))
+
+    reader = threading.Thread(target=read, name="read-ahead", daemon=True)
+    reader.start()
+    try:
+        while True:
+            item = items.get()
+            if item is done:
+                return
+            if isinstance(item, _Failed):
+                raise item.error
+            yield item
+    finally:
+        stop.set()
+        reader.join(timeout=30)

@@ -26,7 +26,7 @@ from luffy.core import revocation
 from luffy.core.identifiers import fold
 from luffy.core.models import RefreshToken, User, utcnow
 from luffy.extensions import db
-from luffy.speed import bulk_insert, matching
+from luffy.speed import bulk_insert, matching, read_ahead
 from luffy.legacy.models import LegacyAccount, LegacyBlacklistedToken
 from luffy.legacy.source import COLUMNS, TEXT, naive_utc
 
@@ -91,7 +91,7 @@ class Importer:
         self.source_max = self.source.max_id()
         if not self.dry_run:
             self._move_sequence(self.source_max)
-        with closing(self.source.batches(self.batch)) as batches:
+        with closing(read_ahead(lambda: self.source.batches(self.batch))) as batches:
             for rows in batches:
                 self._one(rows, progress)
         if not self.dry_run:
