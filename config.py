@@ -38,6 +38,10 @@ class Config:
     JWT_PREVIOUS_SECRET_KEYS: list = []
     JWT_PRIVATE_KEY_FILE = None
     JWT_PUBLIC_KEY_FILES: list = []
+    # The old Django backend's SECRET_KEY (its simplejwt HS256 key): while set, its tokens
+    # (no kid) are honoured for the accounts imported under their ids (README, "Moving
+    # from the old backend"). Unset it one refresh lifetime after the switch.
+    LEGACY_JWT_SECRET_KEY = None
     JWT_AUDIENCE = None
     JWT_ISSUER = None
     JWT_ROTATE_REFRESH_TOKENS = False
@@ -96,6 +100,13 @@ class Config:
     TWILIO_AUTH_TOKEN = None
     TWILIO_FROM = None  # a Twilio number (E.164) or a Messaging Service SID (MG...)
 
+    # Security: the security log and two-factor (luffy/security/).
+    TOTP_ISSUER = "luffy"  # the name authenticator apps show beside the account
+    MFA_TOKEN_EXPIRES = 300  # seconds a login's mfa_token lives
+    # A refresh writes its session's last_used_at (and address, user agent) at most this
+    # often, in seconds: a refresh in between stays one read. 0: every refresh writes.
+    SESSION_TOUCH_INTERVAL = 60
+
 
 class DevelopmentConfig(Config):
     """``make run`` on a laptop: SQLite, in-process Redis, readable logs, and the
@@ -135,6 +146,7 @@ DEPLOYMENT_NAMES = {
     "DATABASE_URL": "SQLALCHEMY_DATABASE_URI",
     "REDIS_URL": "REDIS_URL",
     "CART_REDIS_URL": "CART_REDIS_URL",
+    "LEGACY_JWT_SECRET_KEY": "LEGACY_JWT_SECRET_KEY",
 }
 
 IN_PROCESS_REDIS = "memory://"
@@ -144,7 +156,7 @@ ORIGIN = re.compile(
     rf"https?://{_LABEL}(?:\.{_LABEL})*(?::[0-9]{{1,5}})?",
     re.ASCII | re.IGNORECASE)
 
-SECONDS = ("JWT_ACCESS_TOKEN_EXPIRES", "JWT_REFRESH_TOKEN_EXPIRES")
+SECONDS = ("JWT_ACCESS_TOKEN_EXPIRES", "JWT_REFRESH_TOKEN_EXPIRES", "SESSION_TOUCH_INTERVAL")
 LISTS = ("JWT_PREVIOUS_SECRET_KEYS", "JWT_PUBLIC_KEY_FILES", "CORS_ORIGINS", "AUTH_HEADER_TYPES")
 
 
@@ -192,6 +204,8 @@ def _derive(config):
     config.setdefault("JWT_SECRET_KEY", None)
     if not config["JWT_SECRET_KEY"]:
         config["JWT_SECRET_KEY"] = config["SECRET_KEY"]
+    if config["LEGACY_JWT_SECRET_KEY"] is not None:  # a key that parsed as JSON is still its text
+        config["LEGACY_JWT_SECRET_KEY"] = str(config["LEGACY_JWT_SECRET_KEY"]) or None
     config["JWT_IDENTITY_CLAIM"] = "user_id"
     config["JWT_ENCODE_AUDIENCE"] = config["JWT_DECODE_AUDIENCE"] = config["JWT_AUDIENCE"]
     config["JWT_ENCODE_ISSUER"] = config["JWT_DECODE_ISSUER"] = config["JWT_ISSUER"]

@@ -90,12 +90,14 @@ def register_middleware(app):
 
 
 def register_blueprints(app):
-    """Mount the auth API, the operator endpoints, the API docs and the login page."""
-    from luffy import accounts, auth, openapi, ops, web
+    """Mount the auth, accounts and security API, the operator endpoints, the API docs
+    and the login page."""
+    from luffy import accounts, auth, openapi, ops, security, web
 
     app.url_map.strict_slashes = False  # every path answers with and without its slash
     app.register_blueprint(auth.bp, url_prefix="/users")
     app.register_blueprint(accounts.bp, url_prefix="/users")
+    app.register_blueprint(security.bp, url_prefix="/users")
     app.register_blueprint(ops.bp)
     app.register_blueprint(openapi.bp)  # /openapi.json and /docs
     app.register_blueprint(web.bp)

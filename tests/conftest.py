@@ -16,7 +16,7 @@ from sqlalchemy import text
 
 from luffy import create_app
 from luffy.core import accounts
-from luffy.core.models import RefreshToken, User
+from luffy.core.models import Event, RefreshToken, User
 from luffy.extensions import db
 from luffy.legacy.models import LegacyAccount, LegacyBlacklistedToken
 from tests.servers import BROKER_URL
@@ -75,6 +75,7 @@ def make_app(migrated, redis_client):
                          redis_cart=redis_client)
         with app.app_context():
             if DATABASE_URL:
+                db.session.execute(Event.__table__.delete())
                 db.session.execute(RefreshToken.__table__.delete())
                 db.session.execute(LegacyAccount.__table__.delete())
                 db.session.execute(LegacyBlacklistedToken.__table__.delete())
