@@ -103,6 +103,9 @@ class Config:
     # Security: the security log and two-factor (luffy/security/).
     TOTP_ISSUER = "luffy"  # the name authenticator apps show beside the account
     MFA_TOKEN_EXPIRES = 300  # seconds a login's mfa_token lives
+    # A refresh writes its session's last_used_at (and address, user agent) at most this
+    # often, in seconds: a refresh in between stays one read. 0: every refresh writes.
+    SESSION_TOUCH_INTERVAL = 60
 
 
 class DevelopmentConfig(Config):
@@ -153,7 +156,7 @@ ORIGIN = re.compile(
     rf"https?://{_LABEL}(?:\.{_LABEL})*(?::[0-9]{{1,5}})?",
     re.ASCII | re.IGNORECASE)
 
-SECONDS = ("JWT_ACCESS_TOKEN_EXPIRES", "JWT_REFRESH_TOKEN_EXPIRES")
+SECONDS = ("JWT_ACCESS_TOKEN_EXPIRES", "JWT_REFRESH_TOKEN_EXPIRES", "SESSION_TOUCH_INTERVAL")
 LISTS = ("JWT_PREVIOUS_SECRET_KEYS", "JWT_PUBLIC_KEY_FILES", "CORS_ORIGINS", "AUTH_HEADER_TYPES")
 
 

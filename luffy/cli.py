@@ -16,12 +16,14 @@ from luffy.core.models import User
 from luffy.core.schemas import NEW_PASSWORD, NewUserSchema
 from luffy.errors import APIError
 from luffy.extensions import db
+from luffy.legacy.cli import import_django
 
 users = AppGroup("users", help="Manage accounts.")
 tokens = AppGroup("tokens", help="Housekeeping of stored refresh tokens.")
 keys = AppGroup("keys", help="Signing keys.")
 codes = AppGroup("codes", help="One-time codes and their send throttle.")
 COMMANDS = (users, tokens, keys, codes)
+users.add_command(import_django)  # flask users import-django (luffy/legacy)
 
 DEMO = {"username": "demo", "email": "demo@example.com", "mobile": "13800000000",
         "password": "luffy-demo-password", "nickname": "Demo", "money": "12.50", "credit": 30}

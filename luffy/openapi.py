@@ -31,6 +31,7 @@ METHODS = ("get", "post", "put", "patch", "delete")  # HEAD and OPTIONS come wit
 ERRORS = {
     400: "`invalid` (with `errors` per field) or `parse_error`",
     401: "`authentication_failed`, `not_authenticated` or `token_not_valid`",
+    404: "`not_found`: no such resource of this account",
     413: "`payload_too_large`: the body is over `MAX_CONTENT_LENGTH`",
     415: "`unsupported_media_type`: the body is neither JSON nor a form",
     429: "`throttled`: too many attempts; `Retry-After` says when to come back",

@@ -8,6 +8,11 @@
 - **Libraries few requests need are imported on first use**, at the one place that
   uses them: zxcvbn (``core/strength.py``, 12 MB), requests (``core/senders.py``),
   Flask-Migrate (``flask db`` only, ``luffy/__init__.py``).
+- **The import from the old backend** (``luffy/legacy/importer.py``) writes new rows with
+  ``COPY`` on PostgreSQL (:func:`bulk_insert`) and looks a batch's values up with one
+  array parameter (:func:`matching`): psycopg parses a statement of thousands of
+  placeholders slower than the server runs it. A thread reads the old database's next
+  batch while luffy's database writes this one (:func:`read_ahead`).
 - **argon2id checks reuse one heap block**: a process setting, so it lives in the
   server's configuration (``gunicorn.conf.py``, or ``GLIBC_TUNABLES``: README).
 - **One-row reads compiled once, on the pool's DBAPI connection** (:class:`CompiledRead`):
@@ -18,21 +23,25 @@
   algorithms are registered again (PyJWT's ``register_algorithm``) with a class that
   remembers the keys it has accepted.
 - **A login writes in one statement** (:func:`record_login`, :func:`autocommit_session`):
-  on PostgreSQL the refresh token's row, the security log's entry and ``last_login`` go
-  in one ``WITH ... INSERT`` ``UPDATE``, and the login's read and write each run in
-  autocommit: two round trips.
+  on PostgreSQL the session's row, the refresh token's, the security log's entry and
+  ``last_login`` go in one ``WITH ... INSERT`` ``UPDATE``, and the login's read and write
+  each run in autocommit: two round trips.
 """
 
+import queue
 import select
+import threading
 from collections import namedtuple
+from contextlib import closing
 
 import jwt
 from jwt.algorithms import HMACAlgorithm
-from sqlalchemy import insert, update
+from sqlalchemy import String, any_, bindparam, insert, or_, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.orm.attributes import set_committed_value
 
-from luffy.core.models import Event, RefreshToken, User
+from luffy.core.models import Event, RefreshToken, Session, User
 from luffy.extensions import db
 
 
@@ -181,23 +190,26 @@ def autocommit_session():
         db.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
 
 
-def record_login(user, token_row):
-    """Write a login: the refresh token's ``token_row`` (a dict of its columns) and the
-    ``last_login`` of ``user`` (an entity, given its new value here too).
+def record_login(user, token_row, session_row):
+    """Write a login: its session's ``session_row``, the refresh token's ``token_row``
+    (dicts of their columns) and the ``last_login`` of ``user`` (an entity, given its new
+    value here too).
 
-    On PostgreSQL one statement, ``WITH issued AS (INSERT ...) UPDATE users ...``, which
-    also inserts the login's pending security-log entry: one round trip, atomic on its
-    own. Elsewhere the ORM's statements, at the caller's commit.
+    On PostgreSQL one statement, ``WITH opened AS (INSERT ...), issued AS (INSERT ...)
+    UPDATE users ...``, which also inserts the login's pending security-log entry: one
+    round trip, atomic on its own. Elsewhere the ORM's statements, at the caller's commit.
     """
     if db.engine.dialect.driver != "psycopg":
         user.last_login = token_row["created_at"]
+        db.session.add(Session(**session_row))
         db.session.add(RefreshToken(**token_row))
         return
     # Core tables, not the entities: no ORM bulk-update bookkeeping around the statement.
     users, refresh_tokens = User.__table__, RefreshToken.__table__
+    opened = insert(Session.__table__).values(**session_row).cte("opened")
     issued = insert(refresh_tokens).values(**token_row).cte("issued")
     statement = update(users).where(users.c.id == user.id).values(
-        last_login=token_row["created_at"]).add_cte(issued)
+        last_login=token_row["created_at"]).add_cte(opened).add_cte(issued)
     # The login's security-log entry (luffy.core.events.record), pending in the session,
     # goes in the same statement instead of a round trip of its own.
     pending = [entity for entity in db.session.new if isinstance(entity, Event)]  # in order
@@ -209,3 +221,77 @@ def record_login(user, token_row):
         statement = statement.add_cte(insert(Event.__table__).values(rows).cte("logged"))
     db.session.execute(statement)
     set_committed_value(user, "last_login", token_row["created_at"])  # no write of its own
+
+
+def matching(columns, values):
+    """The conditions ``column IN values`` for each of ``columns``, to be OR-ed: on
+    PostgreSQL ``column = ANY(:values)``, one array parameter for them all."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        array = bindparam(None, list(values), type_=ARRAY(String))
+        return or_(*(column == any_(array) for column in columns))
+    return or_(*(column.in_(values) for column in columns))
+
+
+def bulk_insert(table, rows):
+    """Insert ``rows`` (dicts with the same keys) in the session's transaction: ``COPY``
+    on PostgreSQL, an executemany elsewhere."""
+    connection = db.session.connection()
+    if connection.dialect.name != "postgresql":
+        db.session.execute(insert(table), rows)
+        return
+    from psycopg import sql
+
+    names = list(rows[0])
+    statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
+        sql.Identifier(table.name), sql.SQL(", ").join(map(sql.Identifier, names)))
+    with connection.connection.driver_connection.cursor() as cursor, cursor.copy(statement) as copy:
+        for row in rows:
+            copy.write_row([row[name] for name in names])
+
+
+class _Failed:
+    def __init__(self, error):
+        self.error = error
+
+
+def read_ahead(make_iterator, depth=2):
+    """Yield what ``make_iterator()`` yields, read by a thread of its own at most ``depth``
+    items ahead: the reader's driver work overlaps the consumer's waits on another
+    database. The iterator is made, used and closed in that thread only; an error there
+    is raised here, and leaving early (an error, Ctrl-C) stops and closes it."""
+    items = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    done = object()
+
+    def put(item):
+        while not stop.is_set():
+            try:
+                items.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def read():
+        try:
+            with closing(make_iterator()) as iterator:
+                for item in iterator:
+                    if not put(item):
+                        return
+            put(done)
+        except BaseException as e:  # handed to the consumer
+            put(_Failed(e))
+
+    reader = threading.Thread(target=read, name="read-ahead", daemon=True)
+    reader.start()
+    try:
+        while True:
+            item = items.get()
+            if item is done:
+                return
+            if isinstance(item, _Failed):
+                raise item.error
+            yield item
+    finally:
+        stop.set()
+        reader.join(timeout=30)

@@ -40,6 +40,10 @@ CONTRACT = {
     ("post", "/users/2fa/totp/confirm"): (200, "RecoveryCodes", LOGIN_ERRORS, True, "required"),
     ("post", "/users/2fa/recovery-codes"): (200, "RecoveryCodes", LOGIN_ERRORS, True, "required"),
     ("delete", "/users/2fa"): (200, "Empty", LOGIN_ERRORS, False, "required"),
+    ("get", "/users/sessions"): (200, "Sessions", {401, 429, 503}, False, "required"),
+    ("delete", "/users/sessions/{session_id}"): (200, "Empty", {400, 401, 404, 429, 503}, False,
+                                                 "required"),
+    ("delete", "/users/sessions"): (200, "Empty", {401, 429, 503}, False, "required"),
     ("get", "/healthz"): (200, "Health", set(), False, None),
     ("get", "/readyz"): (200, "Readiness", {503}, False, None),
     ("get", "/.well-known/jwks.json"): (200, "JWKS", set(), False, None),
@@ -148,6 +152,7 @@ def test_parameters_outside_the_body(spec):
         ("post", "/users/login/refresh"): refresh,
         ("post", "/users/logout"): refresh,
         ("get", "/users/events"): {("query", "before", False)},
+        ("delete", "/users/sessions/{session_id}"): {("path", "session_id", True)},
     }
     (parameter,) = spec["paths"]["/users/mobile/{mobile}"]["get"]["parameters"]
     assert "MOBILE_PATTERN" in parameter["description"]  # the Mobile field's own words

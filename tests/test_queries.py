@@ -88,24 +88,26 @@ def test_a_password_change_writes_in_one_transaction(client, auth_headers, state
     # The token's check reads the account as every protected endpoint does; then, in one
     # transaction: the account, its row locked against a concurrent rotation (its token
     # version read under the lock), the security log's entry, its new password and
-    # version, its refresh tokens.
+    # version, its sessions, its refresh tokens.
     guard, *change = statements
     assert guard == ("SELECT", read_mode)
-    assert [word for word, _ in change] == ["SELECT", "SELECT", "INSERT", "UPDATE", "UPDATE"]
+    assert [word for word, _ in change] == ["SELECT", "SELECT", "INSERT", "UPDATE", "UPDATE",
+                                            "UPDATE"]
     assert {mode for _, mode in change} == {None}  # not autocommit: all or nothing
 
 
-def test_a_login_reads_once_and_writes_once(client, auth, user, statements, read_mode, app):
+def test_a_login_reads_once_and_writes_twice(client, auth, user, statements, read_mode, app):
     statements.clear()
     tokens = auth.tokens()
     if read_mode == "AUTOCOMMIT":
-        # Two round trips: the account, then its refresh token's row, the security log's
-        # entry and last_login in one WITH ... INSERT ... UPDATE; each atomic alone, so
-        # no BEGIN and no COMMIT.
+        # Two round trips: the account, then the session's row, the refresh token's, the
+        # security log's login event and last_login in one WITH ... INSERT ... UPDATE;
+        # each atomic alone, so no BEGIN and no COMMIT.
         assert statements == [("SELECT", "AUTOCOMMIT"), ("WITH", "AUTOCOMMIT")]
     else:
-        # The refresh token's row, the security log's entry, last_login: one transaction.
-        assert [word for word, _ in statements] == ["SELECT", "INSERT", "INSERT", "UPDATE"]
+        # The event, the session, the refresh token; last_login.
+        assert [word for word, _ in statements] == ["SELECT", "INSERT", "INSERT", "INSERT",
+                                                    "UPDATE"]
         assert {mode for _, mode in statements} == {None}
     # Every write landed: the refresh token works, the login was recorded and logged.
     assert client.post("/users/login/refresh", json={"refresh": tokens["refresh"]}).status_code == 200

@@ -169,10 +169,13 @@ def test_logout_denylists_the_access_token_sent_with_it(client, auth, user, redi
     assert me(client, other["token"]).status_code == 200
 
 
-def test_logout_without_an_access_token_leaves_it_alive(client, auth, user):
-    tokens = auth.tokens()
+def test_logout_without_an_access_token_still_stops_the_sessions_access_tokens(client, auth, user):
+    """The session ended: its access tokens carry its id (sid), which goes on the denylist."""
+    tokens, other = auth.tokens(), auth.tokens()
     assert client.post("/users/logout", json={"refresh": tokens["refresh"]}).status_code == 200
-    assert me(client, tokens["token"]).status_code == 200
+    assert refused(me(client, tokens["token"]))
+    assert refused(verify(client, tokens["token"]))
+    assert me(client, other["token"]).status_code == 200  # another login of the account
 
 
 def test_logout_does_not_denylist_another_accounts_access_token(client, auth, user, make_user):

@@ -53,7 +53,7 @@ def authenticate(identifier, password, guard):
 
 def login(identifier, password, guard):
     """Log in with a password: the login answer, or, for an account with two-factor on,
-    the challenge of the second step (:mod:`luffy.core.mfa`). One read and one write,
+    the challenge of the second step (:mod:`luffy.core.mfa`). Its reads and writes are
     each atomic alone: on PostgreSQL they run in autocommit
     (:func:`luffy.speed.autocommit_session`)."""
     speed.autocommit_session()
@@ -86,7 +86,7 @@ def basic(identifier, password, guard):
 def sms_login(mobile, code):
     """Log in with a mobile number and its live login code: the login answer (or, with
     two-factor on, the second step's challenge); else 401."""
-    speed.autocommit_session()  # one read, one write, as a password login
+    speed.autocommit_session()  # reads and writes each atomic alone, as a password login
     claim = codes.check(codes.sms(mobile), "login", code)
     user = db.session.scalar(User.active().where(User.mobile == mobile)) if claim else None
     if user is None or not codes.consume(claim):

@@ -8,6 +8,7 @@ back with ``X-CSRF-TOKEN`` (double submit); HTTP Basic opens an account too when
 body, else as the refresh cookie (with its CSRF header).
 """
 
+import inspect
 from functools import wraps
 
 from flask import current_app, request
@@ -83,25 +84,33 @@ def _basic_account(credentials, guard):
     return tokens.Account.of(authentication.basic(username, password, guard))
 
 
-def authenticated_account():
-    """The :class:`~luffy.core.tokens.Account` the request's credentials open, or 401."""
+def authenticated():
+    """``(account, session_id)``: the :class:`~luffy.core.tokens.Account` the request's
+    credentials open and the session of its access token (None for HTTP Basic and for
+    tokens that carry none), or 401."""
     if _authorization()[0] == "basic" and current_app.config["AUTH_BASIC"] \
             and request.authorization is not None:  # werkzeug parsed the credentials
-        account = _basic_account(request.authorization)
+        account, sid = _basic_account(request.authorization), None
     else:
         raw, csrf = access_token()
-        account = tokens.check(raw, "access", csrf=csrf, account=True).account
+        token = tokens.check(raw, "access", csrf=csrf, account=True)
+        account, sid = token.account, token.sid
     logs.identify(account.id)
-    return account
+    return account, sid
 
 
 def login_required(view):
     """A protected view: it gets the ``account`` that a Bearer access token, the access
-    cookie (with CSRF) or, when enabled, HTTP Basic opens; else 401."""
+    cookie (with CSRF) or, when enabled, HTTP Basic opens; else 401. A view that takes a
+    ``current_session`` argument gets its token's session id too."""
+    wants_session = "current_session" in inspect.signature(view).parameters
 
     @wraps(view)
     def guarded(*args, **kwargs):
-        return view(*args, account=authenticated_account(), **kwargs)
+        account, sid = authenticated()
+        if wants_session:
+            kwargs["current_session"] = sid
+        return view(*args, account=account, **kwargs)
 
     guarded.luffy_login_required = True  # luffy.openapi documents the credentials and 401
     return guarded

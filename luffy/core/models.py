@@ -1,9 +1,9 @@
-"""The account, refresh-token, security-log and two-factor tables."""
+"""The account, session, refresh-token, security-log and two-factor tables."""
 
 from datetime import datetime, timezone
 from decimal import Decimal
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Numeric, String, false, or_, select
+from sqlalchemy import BigInteger, DateTime, ForeignKey, Index, Numeric, String, false, or_, select
 from sqlalchemy.dialects import mysql
 from sqlalchemy.orm import Mapped, mapped_column, validates
 
@@ -20,6 +20,9 @@ def identifier_type(length):
     """
     return String(length).with_variant(mysql.VARCHAR(length, collation="utf8mb4_bin"),
                                        "mysql", "mariadb")
+
+
+PRECISE_TIME = DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
 
 
 def utcnow():
@@ -104,6 +107,35 @@ class User(db.Model):
 
     def __repr__(self):
         return f"<User {self.id} {self.username!r}>"
+
+
+class Session(db.Model):
+    """One login and every token refreshed from it (:mod:`luffy.core.sessions`): its id
+    is the ``family`` of its refresh tokens and the ``sid`` of its access tokens.
+
+    ``ip`` and ``user_agent`` are the latest seen, ``last_used_at`` the latest login or
+    refresh (written at most every ``SESSION_TOUCH_INTERVAL``); ``ended_at`` is set when
+    it ends (logout, ended by its owner, reuse detected, every session ended).
+    """
+
+    __tablename__ = "sessions"
+    __table_args__ = (
+        Index("ix_sessions_account_id_created_at", "account_id", "created_at"),
+        # MySQL: refresh_tokens' collation, so that a join compares its family with the id.
+        {"mysql_charset": "utf8mb4", "mysql_collate": "utf8mb4_unicode_ci"},
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    # Microseconds on MySQL too (whole seconds by default): the list's order is the logins'.
+    created_at: Mapped[datetime] = mapped_column(PRECISE_TIME, default=utcnow)
+    last_used_at: Mapped[datetime] = mapped_column(PRECISE_TIME, default=utcnow)
+    ip: Mapped[str | None] = mapped_column(String(45))
+    user_agent: Mapped[str | None] = mapped_column(String(255))
+    ended_at: Mapped[datetime | None]
+
+    def __repr__(self):
+        return f"<Session {self.id} account={self.account_id}>"
 
 
 class RefreshToken(db.Model):

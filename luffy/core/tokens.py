@@ -28,14 +28,14 @@ from decimal import Decimal
 from typing import NamedTuple
 
 import jwt as pyjwt
-from flask import current_app
+from flask import current_app, has_request_context, request
 from flask_jwt_extended import create_access_token, create_refresh_token
 from sqlalchemy import bindparam, select
 
 from luffy import logs, speed
 from luffy.core import revocation
 from luffy.core.keys import KeyRing
-from luffy.core.models import RefreshToken, User, utcnow
+from luffy.core.models import RefreshToken, Session, User, utcnow
 from luffy.errors import APIError
 from luffy.extensions import db
 from luffy.legacy.models import LegacyAccount, LegacyBlacklistedToken
@@ -46,6 +46,7 @@ speed.prepare_hmac_keys_once()  # PyJWT checks each HS key once, not on every ca
 # users.id is a 32-bit INTEGER on PostgreSQL and MySQL: no account has a larger id.
 MAX_USER_ID = 2**31 - 1
 TOKEN_TYPES = ("access", "refresh")
+SESSION_ID_LENGTH = 36  # a session's id: its first refresh token's jti
 LEGACY_ALGORITHM = "HS256"  # simplejwt's default, the old backend's
 LEGACY_USER_ID = re.compile(r"[1-9][0-9]{0,9}", re.ASCII)  # simplejwt may write the id as text
 LEGACY_JTI_LENGTH = 36  # simplejwt: uuid4().hex, 32; luffy's record holds 36
@@ -79,8 +80,9 @@ class StoredToken(NamedTuple):
     whether a rotation already replaced it."""
 
     id: int
-    family: str
+    family: str  # the id of its session
     used_at: datetime | None
+    last_used_at: datetime  # its session's, as last written
 
 
 class Token(NamedTuple):
@@ -94,6 +96,7 @@ class Token(NamedTuple):
     account: Account | None = None  # read by the check when asked for (always for refresh)
     stored: StoredToken | None = None  # refresh tokens: their record
     legacy: bool = False  # signed by the old backend (LEGACY_JWT_SECRET_KEY)
+    sid: str | None = None  # access tokens: the session (absent from older tokens)
 
 
 # What a token's request reads of its account: the profile /users/me answers and the
@@ -103,8 +106,9 @@ ACCOUNT_COLUMNS = tuple(getattr(User, name) for name in Account._fields)
 ACCOUNT = speed.CompiledRead(select(*ACCOUNT_COLUMNS).where(User.id == bindparam("user_id")))
 ACCOUNT_WITH_TOKEN = speed.CompiledRead(select(
     *ACCOUNT_COLUMNS, RefreshToken.id.label("token_id"), RefreshToken.user_id.label("token_user"),
-    RefreshToken.family, RefreshToken.used_at, RefreshToken.revoked_at,
-).join_from(RefreshToken, User).where(RefreshToken.jti == bindparam("jti")))
+    RefreshToken.family, RefreshToken.used_at, RefreshToken.revoked_at, Session.last_used_at,
+).join_from(RefreshToken, User).join(Session, Session.id == RefreshToken.family)
+    .where(RefreshToken.jti == bindparam("jti")))
 ACCOUNT_FIELDS = len(ACCOUNT_COLUMNS)
 # An old backend's token names an account by its old id: honoured only for an account
 # imported under that very id (one that took a new id is another person's old id).
@@ -141,7 +145,8 @@ def check(raw, token_type=None, *, csrf=None, account=False, lock=False):
         raise APIError.token_not_valid("CSRF double submit tokens do not match")
     kind, user_id = claims["token_type"], claims["user_id"]
     logs.identify(user_id)
-    token = Token(kind, user_id, claims["jti"], claims["exp"], claims.get("ver"), None, None, legacy)
+    token = Token(kind, user_id, claims["jti"], claims["exp"], claims.get("ver"), None, None, legacy,
+                  claims.get("sid"))
     if kind == "refresh":
         return _check_stored(token, lock)
     if revocation.access_revoked(token):
@@ -170,7 +175,7 @@ def _check_stored(token, lock):
     found = Account._make(row[:ACCOUNT_FIELDS])
     if row.token_user != token.user_id or row.revoked_at is not None or not found.is_active:
         raise APIError.token_not_valid()
-    stored = StoredToken(row.token_id, row.family, row.used_at)
+    stored = StoredToken(row.token_id, row.family, row.used_at, row.last_used_at)
     if stored.used_at is not None and current_app.config["JWT_BLACKLIST_AFTER_ROTATION"]:
         reuse_detected(token.user_id, stored.family)
     return token._replace(account=found, stored=stored)
@@ -178,7 +183,7 @@ def _check_stored(token, lock):
 
 def _adopt(token):
     """An old backend's refresh token used for the first time becomes a luffy session:
-    its record (its jti, a family of its own, its expiry) is added to the request's
+    its record (its jti, a family and session of its own, its expiry) is added to the request's
     transaction, which the caller commits. Refused (None) when its account was not
     imported under its id, is inactive, or has had its sessions ended in luffy (token
     version above 0), and when the old backend blacklisted it. Under the account's lock,
@@ -192,6 +197,7 @@ def _adopt(token):
             or db.session.execute(LEGACY_BLACKLISTED, {"jti": token.jti}).first() is not None):
         return None
     expires_at = datetime.fromtimestamp(token.expires_at, timezone.utc).replace(tzinfo=None)
+    db.session.add(Session(id=token.jti, account_id=token.user_id, **client_seen()))
     db.session.add(RefreshToken(jti=token.jti, family=token.jti, user_id=token.user_id,
                                 expires_at=expires_at))
     db.session.flush()
@@ -203,8 +209,9 @@ def reuse_detected(user_id, family):
     """A rotated refresh token came back: a thief or its victim holds a copy. End both
     (under the account's lock when the caller took it)."""
     log.warning("refresh token reuse: family %s of user %s revoked", family, user_id)
-    revocation.revoke_family(family)
+    revocation.end_session(family)
     db.session.commit()
+    revocation.deny_session(family)
     raise APIError.token_not_valid()
 
 
@@ -240,10 +247,11 @@ def well_formed(claims, token_type=None):
     if kind not in TOKEN_TYPES or claims.get("type") != kind or token_type not in (None, kind):
         return False
     user_id, jti, csrf = claims.get("user_id"), claims.get("jti"), claims.get("csrf", "")
+    sid = claims.get("sid", "")
     return (_is_int(user_id) and 1 <= user_id <= MAX_USER_ID
             and isinstance(jti, str) and 0 < len(jti) <= 64
             and _is_time(claims.get("exp")) and _is_time(claims.get("iat"))
-            and isinstance(csrf, str)
+            and isinstance(csrf, str) and isinstance(sid, str) and len(sid) <= SESSION_ID_LENGTH
             and (kind == "refresh" or (_is_int(claims.get("ver")) and claims["ver"] >= 0)))
 
 
@@ -305,10 +313,10 @@ def legacy_claims(claims, token_type=None):
     return {"token_type": kind, "user_id": user_id, "jti": jti, "exp": claims["exp"], "ver": 0}
 
 
-def issue_access(account):
-    """A new access token with the current profile of ``account`` (an :class:`Account`
-    or a :class:`~luffy.core.models.User`)."""
-    return create_access_token(account, additional_claims={"token_type": "access"})
+def issue_access(account, sid):
+    """A new access token of the session ``sid`` with the current profile of ``account``
+    (an :class:`Account` or a :class:`~luffy.core.models.User`)."""
+    return create_access_token(account, additional_claims={"token_type": "access", "sid": sid})
 
 
 def new_refresh(user_id, family=None):
@@ -328,6 +336,17 @@ def issue_refresh(user_id, family=None):
     token, row = new_refresh(user_id, family)
     db.session.add(RefreshToken(**row))
     return token
+
+
+def client_seen():
+    """What a session records of the request's client: its address (as the throttle
+    sees it: proxies peeled off) and user agent, cut to their columns; ``None`` outside a
+    request (a command)."""
+    if not has_request_context():
+        return {"ip": None, "user_agent": None}
+    agent = request.headers.get("User-Agent") or None
+    return {"ip": (request.remote_addr or "")[:Session.ip.type.length] or None,
+            "user_agent": agent[:Session.user_agent.type.length] if agent else None}
 
 
 def keyring():

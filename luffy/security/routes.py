@@ -3,21 +3,57 @@ of :mod:`luffy.core` does the work, the answer is shaped."""
 
 from flask import jsonify
 
-from luffy.core import events, mfa, twofactor
+from luffy.core import events, mfa, sessions, twofactor
 from luffy.core.guard import login_required
 from luffy.core.responses import login_response, no_store, wants_cookies
 from luffy.core.schemas import EmptySchema, LoginAnswerSchema
 from luffy.core.throttle import password_guesses
 from luffy.logs import login_event
-from luffy.markers import COOKIE_MODE, answers, body, query
+from luffy.errors import APIError
+from luffy.markers import COOKIE_MODE, answers, body, path, query
 from luffy.security import bp
 from luffy.security.schemas import (
     EventSchema, EventsQuerySchema, EventsSchema, MfaLoginSchema, PasswordAndCodeSchema,
     PasswordSchema,
-    RecoveryCodesSchema, TotpCodeSchema, TotpSecretSchema,
+    RecoveryCodesSchema, SessionPathSchema, SessionSchema, SessionsSchema, TotpCodeSchema,
+    TotpSecretSchema,
 )
 
 EVENTS = EventSchema(many=True)  # schemas hold no per-call state: built once
+SESSIONS = SessionSchema(many=True)
+
+
+@bp.get("/sessions")
+@answers(SessionsSchema, errors=(503,))
+@login_required
+def list_sessions(account, current_session):
+    """Where the account is signed in: its live sessions, newest first; ``current`` marks
+    the session of the access token used."""
+    found = [{"id": s.id, "created_at": s.created_at, "last_used_at": s.last_used_at,
+              "ip": s.ip, "user_agent": s.user_agent, "current": s.id == current_session}
+             for s in sessions.listed(account.id)]
+    return jsonify({"sessions": SESSIONS.dump(found)})
+
+
+@bp.delete("/sessions/<session_id>")
+@answers(EmptySchema, errors=(404, 503))
+@login_required
+@path(SessionPathSchema)
+def end_session(account, session_id):
+    """End one session: its refresh tokens die and its access tokens stop at once.
+    Another account's session, or one already ended, is 404."""
+    if not sessions.end(account.id, session_id):
+        raise APIError(404, "not_found", "Not found.")
+    return jsonify({})
+
+
+@bp.delete("/sessions")
+@answers(EmptySchema, errors=(503,))
+@login_required
+def end_other_sessions(account, current_session):
+    """End every session but the current one (with HTTP Basic, every session)."""
+    sessions.end_others(account.id, current_session)
+    return jsonify({})
 
 
 @bp.get("/events")

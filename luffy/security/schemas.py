@@ -89,3 +89,34 @@ class MfaLoginSchema(InputSchema):
     code = fields.String(required=True, validate=CODE, metadata={"description": CODE_DESCRIPTION})
     cookies = fields.Boolean(load_default=False,
                              metadata={"description": "also set the HttpOnly token cookies"})
+
+
+class SessionPathSchema(Schema):
+    """The ``<session_id>`` of ``/users/sessions/<session_id>``."""
+
+    session_id = fields.String(required=True, validate=validate.Length(min=1, max=36))
+
+
+class SessionSchema(Schema):
+    """One live session (a login and every token refreshed from it)."""
+
+    id = fields.String(required=True)
+    created_at = fields.Function(lambda s: s["created_at"].isoformat(timespec="seconds") + "Z",
+                                 required=True, metadata={"type": "string", "format": "date-time",
+                                                          "description": "UTC: the login"})
+    last_used_at = fields.Function(
+        lambda s: s["last_used_at"].isoformat(timespec="seconds") + "Z", required=True,
+        metadata={"type": "string", "format": "date-time",
+                  "description": "UTC: the latest login or refresh (written at most every "
+                                 "SESSION_TOUCH_INTERVAL seconds)"})
+    ip = fields.String(required=True, allow_none=True, metadata={"description": "latest seen"})
+    user_agent = fields.String(required=True, allow_none=True,
+                               metadata={"description": "latest seen"})
+    current = fields.Boolean(required=True,
+                             metadata={"description": "the session of the access token used"})
+
+
+class SessionsSchema(Schema):
+    """``GET /users/sessions``: the live sessions, newest first."""
+
+    sessions = fields.List(fields.Nested(SessionSchema), required=True)

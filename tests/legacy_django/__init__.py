@@ -1,0 +1,73 @@
+"""The old backend, built by Django itself: the seed's ``users.User`` (``AbstractUser`` plus
+``mobile``, ``money``, ``credit``, ``avatar``, ``nickname``, table ``lf_users``) and
+simplejwt's token blacklist, migrated by Django into a database of the tests' own.
+
+Django's settings are process-wide, so one old database serves a test session:
+:func:`configure` it once with a SQLAlchemy URL (SQLite, MariaDB or PostgreSQL).
+"""
+
+import django
+from django.conf import settings
+from sqlalchemy.engine import make_url
+
+SECRET_KEY = "old-backend-django-secret-key-for-tests-only-0123456789"
+# Every hasher of Django's default PASSWORD_HASHERS (5.2), the first one signs up.
+HASHERS = [
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher",
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.BCryptSHA256PasswordHasher",
+    "django.contrib.auth.hashers.ScryptPasswordHasher",
+]
+ALGORITHMS = ["pbkdf2_sha256", "pbkdf2_sha1", "argon2", "bcrypt_sha256", "scrypt"]
+
+
+def database(url):
+    """Django's DATABASES entry for a SQLAlchemy URL."""
+    url = make_url(url)
+    if url.get_backend_name() == "sqlite":
+        return {"ENGINE": "django.db.backends.sqlite3", "NAME": url.database}
+    if url.get_backend_name() in ("mysql", "mariadb"):
+        import pymysql
+
+        pymysql.install_as_MySQLdb()  # Django's MySQL backend on PyMySQL
+        engine = "django.db.backends.mysql"
+    else:
+        engine = "django.db.backends.postgresql"
+    return {"ENGINE": engine, "NAME": url.database, "USER": url.username or "",
+            "PASSWORD": url.password or "", "HOST": url.host or "", "PORT": url.port or "",
+            "OPTIONS": {"charset": "utf8mb4"} if engine.endswith("mysql") else {}}
+
+
+_configured = []
+
+
+def configure(url):
+    """Configure Django for the old database at ``url`` (the first URL a process
+    configures stays) and ``migrate`` it; answer the URL Django uses."""
+    from django.core.management import call_command
+
+    if not settings.configured:
+        _configured.append(url)
+        settings.configure(
+            DATABASES={"default": database(url)},
+            INSTALLED_APPS=["django.contrib.contenttypes", "django.contrib.auth",
+                            "rest_framework_simplejwt.token_blacklist",
+                            "tests.legacy_django.users"],
+            AUTH_USER_MODEL="users.User",
+            SECRET_KEY=SECRET_KEY,
+            PASSWORD_HASHERS=HASHERS,
+            USE_TZ=True,
+            DEFAULT_AUTO_FIELD="django.db.models.AutoField",
+            SIMPLE_JWT={"ROTATE_REFRESH_TOKENS": True, "BLACKLIST_AFTER_ROTATION": True},
+        )
+        django.setup()
+    call_command("migrate", verbosity=0)
+    return _configured[0]
+
+
+def flush():
+    """Empty every table of the old database."""
+    from django.core.management import call_command
+
+    call_command("flush", interactive=False, verbosity=0)
