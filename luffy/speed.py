@@ -109,7 +109,13 @@ class CompiledRead:
         sql = self._compiled.get(engine)
         if sql is None:
             sql = self._compiled[engine] = str(self.statement.compile(dialect=dialect))
-        proxied = engine.raw_connection()
+        try:  # the pool's connect raises the driver's own error when the server is down
+            proxied = engine.raw_connection()
+        except dialect.loaded_dbapi.Error as e:
+            raise DBAPIError.instance(None, None, e, dialect.loaded_dbapi.Error,
+                                      hide_parameters=True, dialect=dialect,
+                                      connection_invalidated=dialect.is_disconnect(e, None, None)
+                                      ) from e
         connection = proxied.dbapi_connection
         try:
             connection.autocommit = True
