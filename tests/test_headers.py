@@ -30,9 +30,11 @@ def answers(client, auth):
         "jwks": client.get("/.well-known/jwks.json"),
         "openapi": client.get("/openapi.json"),
         "docs": client.get("/docs"),
-        "logout": client.post("/users/logout", json={"refresh": tokens["refresh"]}),
+        # Logout ends the session, its access token too: the password change goes first.
         "password": client.post("/users/password", headers=bearer,
                                 json={"old_password": PASSWORD, "new_password": PASSWORD + "!"}),
+        "logout": client.post("/users/logout", json={"refresh": auth.tokens(
+            password=PASSWORD + "!")["refresh"]}),
     }
 
 
