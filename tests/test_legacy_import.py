@@ -381,3 +381,26 @@ def test_a_terminal_shows_progress_and_the_summary_ends_the_run(make_app, old, o
     assert child.returncode == 0, terminal
     assert b"3/3" in terminal and b"accounts/s" in terminal  # count, rate (tqdm)
     assert "imported 3, updated 0, unchanged 0, conflicts 0" in out
+
+
+def test_after_the_import_old_tokens_serve_and_the_old_blacklist_holds(make_app, old, old_url, tmp_path):
+    """The whole move: Django's accounts and its simplejwt tokens (same database, same
+    SECRET_KEY), imported by the command, honoured by luffy with LEGACY_JWT_SECRET_KEY."""
+    from rest_framework_simplejwt.tokens import RefreshToken
+
+    app = make_app(LEGACY_JWT_SECRET_KEY=legacy_django.SECRET_KEY)
+    user = make(old, "alice", PASSWORD)
+    live = RefreshToken.for_user(user)
+    dead = RefreshToken.for_user(user)
+    dead.blacklist()  # the old backend's logout
+    result = app.test_cli_runner().invoke(args=["users", "import-django", old_url])
+    assert result.exit_code == 0, result.output
+    client = app.test_client()
+    me = client.get("/users/me", headers={"Authorization": f"Bearer {live.access_token}"})
+    assert me.status_code == 200, me.get_json()
+    assert me.get_json()["username"] == "alice"
+    refreshed = client.post("/users/login/refresh", json={"refresh": str(live)})
+    assert refreshed.status_code == 200, refreshed.get_json()
+    refused = client.post("/users/login/refresh", json={"refresh": str(dead)})
+    assert refused.status_code == 401
+    assert refused.get_json()["code"] == "token_not_valid"
