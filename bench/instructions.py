@@ -1,6 +1,7 @@
 """Instructions per request, counted by callgrind: a figure the machine's load cannot move.
 
     .venv/bin/python -m bench.instructions me verify refresh healthz login
+    .venv/bin/python -m bench.instructions sessions events   # the security center's reads
     .venv/bin/python -m bench.instructions --io me verify refresh healthz login   # the same-I/O floor
 
 Needs valgrind (``apt-get install -y valgrind``) and the accounts that a ``python -m bench``
@@ -33,7 +34,7 @@ ENV = {
     "LUFFY_LOG_LEVEL": "WARNING",
     "PYTHONHASHSEED": "0",  # the same dict and set layouts in both runs (see above)
 }
-KINDS = ("healthz", "verify", "me", "refresh", "login")
+KINDS = ("healthz", "verify", "me", "refresh", "login", "sessions", "events")
 # Requests in the two runs whose difference is counted: a login's argon2id check is slow
 # under callgrind, so fewer of them (the difference is divided by what it spans).
 RUNS = {"login": (5, 25)}
@@ -64,6 +65,11 @@ def child(kind, n, target="luffy"):
                                           json={"refresh": tokens["refresh"]}),
         "login": lambda: EnvironBuilder("/users/login/", method="POST", json={
             "username": account(1)["username"], "password": PASSWORD}),
+        # The security center's reads (luffy only: the floors have no such endpoints).
+        "sessions": lambda: EnvironBuilder(
+            "/users/sessions", headers={"Authorization": "Bearer " + tokens["token"]}),
+        "events": lambda: EnvironBuilder(
+            "/users/events", headers={"Authorization": "Bearer " + tokens["token"]}),
     }[kind]()
     environ = builder.get_environ()
     body = environ["wsgi.input"].read()
@@ -99,7 +105,7 @@ def main(argv):
     target = "luffy"
     if argv[:1] == ["--io"]:
         target, argv = "io", argv[1:]
-    for kind in argv or KINDS:
+    for kind in argv or (KINDS if target == "luffy" else KINDS[:5]):
         if kind not in KINDS:
             raise SystemExit(f"unknown kind {kind!r}: one of {', '.join(KINDS)}")
         low, high = RUNS.get(kind, (20, 120))

@@ -42,6 +42,9 @@ ACCESS_ONLY = [
     ("ver text", "ver", "0"),
     ("ver negative", "ver", -1),
     ("ver true", "ver", True),
+    ("sid number", "sid", 5),
+    ("sid list", "sid", ["a"]),
+    ("sid over-long", "sid", "s" * 37),
 ]
 
 

@@ -383,24 +383,42 @@ def test_a_terminal_shows_progress_and_the_summary_ends_the_run(make_app, old, o
     assert "imported 3, updated 0, unchanged 0, conflicts 0" in out
 
 
-def test_after_the_import_old_tokens_serve_and_the_old_blacklist_holds(make_app, old, old_url, tmp_path):
-    """The whole move: Django's accounts and its simplejwt tokens (same database, same
-    SECRET_KEY), imported by the command, honoured by luffy with LEGACY_JWT_SECRET_KEY."""
+@pytest.mark.slow
+def test_the_old_backends_tokens_work_after_the_import_under_gunicorn(make_app, old, old_url,
+                                                                       tmp_path):
+    """The switch as users live it: tokens simplejwt issued before the import keep working
+    on luffy (gunicorn, two workers) while LEGACY_JWT_SECRET_KEY is set; the one the old
+    backend blacklisted does not; an old refresh token becomes a luffy session."""
+    import jwt as pyjwt
     from rest_framework_simplejwt.tokens import RefreshToken
 
-    app = make_app(LEGACY_JWT_SECRET_KEY=legacy_django.SECRET_KEY)
-    user = make(old, "alice", PASSWORD)
-    live = RefreshToken.for_user(user)
-    dead = RefreshToken.for_user(user)
-    dead.blacklist()  # the old backend's logout
-    result = app.test_cli_runner().invoke(args=["users", "import-django", old_url])
-    assert result.exit_code == 0, result.output
-    client = app.test_client()
-    me = client.get("/users/me", headers={"Authorization": f"Bearer {live.access_token}"})
-    assert me.status_code == 200, me.get_json()
-    assert me.get_json()["username"] == "alice"
-    refreshed = client.post("/users/login/refresh", json={"refresh": str(live)})
-    assert refreshed.status_code == 200, refreshed.get_json()
-    refused = client.post("/users/login/refresh", json={"refresh": str(dead)})
-    assert refused.status_code == 401
-    assert refused.get_json()["code"] == "token_not_valid"
+    from tests.servers import Server, flask, request, server_env
+
+    alice = make(old, "alice", PASSWORD, email="alice@example.com", mobile="13800000001",
+                 nickname="Alice")
+    live, dead = RefreshToken.for_user(alice), RefreshToken.for_user(alice)
+    dead.blacklist()
+    access, refresh, blacklisted = str(live.access_token), str(live), str(dead)
+    make_app()  # on a real database: empties luffy's tables
+    env = server_env(DATABASE_URL or f"sqlite:///{tmp_path}/luffy.db",
+                     LEGACY_JWT_SECRET_KEY=legacy_django.SECRET_KEY)
+    flask(env, "db", "upgrade")
+    assert "imported" in flask(env, "users", "import-django", old_url).stdout
+    with Server(env, workers=2) as server:
+        status, _, me = request("GET", server.url + "/users/me",
+                                headers={"Authorization": f"Bearer {access}"})
+        assert status == 200 and (me["id"], me["username"]) == (alice.id, "alice")
+        assert request("POST", server.url + "/users/login/verify", {"token": access})[0] == 200
+        status, _, answer = request("POST", server.url + "/users/login/refresh",
+                                    {"refresh": refresh})
+        assert status == 200, answer
+        assert "kid" in pyjwt.get_unverified_header(answer["access"])  # luffy's own now
+        status, _, body = request("POST", server.url + "/users/login/refresh",
+                                  {"refresh": blacklisted})
+        assert status == 401 and body["code"] == "token_not_valid"
+        auth = {"Authorization": f"Bearer {answer['access']}"}
+        status, _, listed = request("GET", server.url + "/users/sessions", headers=auth)
+        assert status == 200 and [s["id"] for s in listed["sessions"]] == [live["jti"]]
+        assert request("POST", server.url + "/users/logout", {"refresh": refresh})[0] == 200
+        status, _, body = request("POST", server.url + "/users/login/refresh", {"refresh": refresh})
+        assert status == 401 and body["code"] == "token_not_valid"
