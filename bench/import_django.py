@@ -166,6 +166,8 @@ def main(argv=None):
             (f"{r['source']} peak RSS < {GOALS['rss_mb']} MB",
              max(r["first"]["rss_mb"], r["rerun"]["rss_mb"]) < GOALS["rss_mb"]),
         ]
+    if args.smoke:  # a few thousand accounts: the rate is the command's start-up
+        verdicts = []
     for name, ok in verdicts:
         print(f"  {'met   ' if ok else 'MISSED'} {name}")
     OUT.mkdir(exist_ok=True)
