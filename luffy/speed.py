@@ -7,7 +7,9 @@
   on the app's engine by ``luffy.database``).
 - **Libraries few requests need are imported on first use**, at the one place that
   uses them: zxcvbn (``core/strength.py``, 12 MB), requests (``core/senders.py``),
-  Flask-Migrate (``flask db`` only, ``luffy/__init__.py``).
+  Flask-Migrate (``flask db`` only, ``luffy/__init__.py``), Celery with kombu, the tasks
+  and the senders (``luffy.worker.celery_of``, from ``messages.enqueue`` and
+  ``wsgi.celery``: 10 MB a web worker that queues nothing never loads).
 - **argon2id checks reuse one heap block**: a process setting, so it lives in the
   server's configuration (``gunicorn.conf.py``, or ``GLIBC_TUNABLES``: README).
 - **One-row reads compiled once, on the pool's DBAPI connection** (:class:`CompiledRead`):
