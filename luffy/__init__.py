@@ -64,6 +64,7 @@ def register_extensions(app, redis_main=None, redis_cart=None):
     from luffy.extensions import cors, db, jwt, redis_clients
 
     db.init_app(app)
+    from luffy.legacy import models as _legacy_models  # noqa: F401  (create_all and Alembic see its tables)
     if not config.under_gunicorn():
         # ``flask db`` only: Flask-Migrate imports alembic, 11 MB that a worker never uses.
         from flask_migrate import Migrate

@@ -18,6 +18,7 @@ from luffy import create_app
 from luffy.core import accounts
 from luffy.core.models import RefreshToken, User
 from luffy.extensions import db
+from luffy.legacy.models import LegacyAccount, LegacyBlacklistedToken
 from tests.servers import BROKER_URL
 
 DATABASE_URL = os.environ.get("LUFFY_TEST_DATABASE_URL")
@@ -75,6 +76,8 @@ def make_app(migrated, redis_client):
         with app.app_context():
             if DATABASE_URL:
                 db.session.execute(RefreshToken.__table__.delete())
+                db.session.execute(LegacyAccount.__table__.delete())
+                db.session.execute(LegacyBlacklistedToken.__table__.delete())
                 db.session.execute(User.__table__.delete())
                 db.session.commit()
             else:

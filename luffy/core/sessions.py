@@ -69,6 +69,8 @@ def refresh(raw, csrf=None):
     token = tokens.check(raw, "refresh", csrf=csrf, lock=rotate)
     answer = {"access": tokens.issue_access(token.account)}
     if not rotate:
+        if token.legacy:  # its first use made it a session (tokens._adopt): keep that
+            db.session.commit()
         return answer
     if current_app.config["JWT_BLACKLIST_AFTER_ROTATION"]:
         # Single use, atomically: of N concurrent refreshes one UPDATE matches the row.
