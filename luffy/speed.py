@@ -25,6 +25,7 @@
 """
 
 import select
+import weakref
 from collections import namedtuple
 
 import jwt
@@ -88,8 +89,9 @@ class CompiledRead:
     def __init__(self, statement):
         self.statement = statement
         self.Row = namedtuple("Row", [column.key for column in statement.selected_columns])
-        self._compiled = {}  # engine -> its SQL
-        self._processors = {}  # engine -> the columns' result processors (see below)
+        # Per engine (an app's), kept no longer than the engine.
+        self._compiled = weakref.WeakKeyDictionary()  # engine -> its SQL
+        self._processors = weakref.WeakKeyDictionary()  # engine -> result processors, below
 
     def first(self, params):
         """The first row for ``params``, or None."""
