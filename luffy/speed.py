@@ -103,7 +103,11 @@ class CompiledRead:
         sql = self._compiled.get(engine)
         if sql is None:
             sql = self._compiled[engine] = str(self.statement.compile(dialect=dialect))
-        proxied = engine.raw_connection()
+        try:  # the pool's connect raises the driver's own error: wrapped below too
+            proxied = engine.raw_connection()
+        except dialect.loaded_dbapi.Error as e:
+            raise DBAPIError.instance(None, None, e, dialect.loaded_dbapi.Error,
+                                      dialect=dialect, connection_invalidated=True) from e
         connection = proxied.dbapi_connection
         try:
             connection.autocommit = True
