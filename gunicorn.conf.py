@@ -62,6 +62,12 @@ access_log_format = (
 )
 
 
+def _glibc():
+    """The C library when it is glibc, else None."""
+    libc_name = ctypes.util.find_library("c")
+    return ctypes.CDLL(libc_name) if libc_name and "libc.so" in libc_name else None
+
+
 def post_fork(_server, _worker):
     """Tune glibc's allocator in each new worker, before it loads the app: every argon2id
     check (19 MiB, ``PASSWORD_HASH_MEMORY_COST``) then reuses one heap block.
@@ -75,9 +81,8 @@ def post_fork(_server, _worker):
     for another server: ``GLIBC_TUNABLES=glibc.malloc.arena_max=1:glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=67108864``
     in its environment (README, "How luffy uses memory"). glibc only; elsewhere a no-op.
     """
-    libc_name = ctypes.util.find_library("c")
-    if libc_name and "libc.so" in libc_name:
-        libc = ctypes.CDLL(libc_name)
+    libc = _glibc()
+    if libc is not None:
         m_trim_threshold, m_mmap_threshold, m_arena_max = -1, -3, -8
         libc.mallopt(m_arena_max, 1)
         libc.mallopt(m_mmap_threshold, 32 * 1024 * 1024)
@@ -93,6 +98,12 @@ def post_worker_init(worker):
 
     for logger in (worker.log.access_log, worker.log.error_log):
         logger.addFilter(Redacted())
+    # The app's start-up argon2id hash (the timing equaliser's) freed its 19 MiB block,
+    # which the trim threshold above keeps: a worker that has served no login gives it
+    # back (a fresh worker 100 -> 80 MB; bench/PROFILE.md). The first check takes one again.
+    libc = _glibc()
+    if libc is not None:
+        libc.malloc_trim(0)
 
 # Refuse oversized request lines and headers before the app sees them (gunicorn's
 # defaults, stated here so that the limits are visible next to MAX_CONTENT_LENGTH).

@@ -62,7 +62,6 @@ def register_extensions(app, redis_main=None, redis_cart=None):
     """Bind every extension of ``luffy.extensions`` to ``app``."""
     from luffy.core import passwords, throttle, tokens
     from luffy.extensions import cors, db, jwt, redis_clients
-    from luffy.worker import celery_init_app
 
     db.init_app(app)
     from luffy.legacy import models as _legacy_models  # noqa: F401  (create_all and Alembic see its tables)
@@ -76,7 +75,7 @@ def register_extensions(app, redis_main=None, redis_cart=None):
     passwords.init_app(app)
     redis_clients.init_app(app, redis_main, redis_cart)
     throttle.init_app(app)  # on the main Redis
-    celery_init_app(app)
+    # Celery is built on first use: luffy.worker.celery_of (wsgi.celery, a queued message).
     cors.init_app(app, origins=app.config["CORS_ORIGINS"], supports_credentials=True,
                   allow_headers=["Content-Type", "Authorization", "X-CSRF-TOKEN"],
                   expose_headers=["Retry-After"], max_age=600)

@@ -7,7 +7,9 @@
   on the app's engine by ``luffy.database``).
 - **Libraries few requests need are imported on first use**, at the one place that
   uses them: zxcvbn (``core/strength.py``, 12 MB), requests (``core/senders.py``),
-  Flask-Migrate (``flask db`` only, ``luffy/__init__.py``).
+  Flask-Migrate (``flask db`` only, ``luffy/__init__.py``), Celery with kombu, the tasks
+  and the senders (``luffy.worker.celery_of``, from ``messages.enqueue`` and
+  ``wsgi.celery``: 10 MB a web worker that queues nothing never loads).
 - **The import from the old backend** (``luffy/legacy/importer.py``) writes new rows with
   ``COPY`` on PostgreSQL (:func:`bulk_insert`) and looks a batch's values up with one
   array parameter (:func:`matching`): psycopg parses a statement of thousands of
@@ -31,6 +33,7 @@
 import queue
 import select
 import threading
+import weakref
 from collections import namedtuple
 from contextlib import closing
 
@@ -96,8 +99,9 @@ class CompiledRead:
     def __init__(self, statement):
         self.statement = statement
         self.Row = namedtuple("Row", [column.key for column in statement.selected_columns])
-        self._compiled = {}  # engine -> its SQL
-        self._processors = {}  # engine -> the columns' result processors (see below)
+        # Per engine (an app's), kept no longer than the engine.
+        self._compiled = weakref.WeakKeyDictionary()  # engine -> its SQL
+        self._processors = weakref.WeakKeyDictionary()  # engine -> result processors, below
 
     def first(self, params):
         """The first row for ``params``, or None."""

@@ -9,7 +9,21 @@ so a restart loses no message. ``app.config["CELERY"]`` (a mapping) may override
 of Celery's own settings.
 """
 
+import threading
+
 from celery import Celery, Task
+
+_building = threading.Lock()
+
+
+def celery_of(app):
+    """The Celery app of ``app``, built on first use: a web worker imports Celery (and the
+    tasks, the senders) only when it first queues a message (luffy/speed.py)."""
+    celery_app = app.extensions.get("celery")
+    if celery_app is None:
+        with _building:
+            celery_app = app.extensions.get("celery") or celery_init_app(app)
+    return celery_app
 
 
 def celery_init_app(app):
@@ -40,5 +54,7 @@ def celery_init_app(app):
     celery_app = Celery(app.name, task_cls=FlaskTask)
     celery_app.config_from_object(settings)
     celery_app.set_default()
+    from luffy.core import tasks  # noqa: F401  (its shared tasks join the app)
+
     app.extensions["celery"] = celery_app
     return celery_app

@@ -122,10 +122,12 @@ def test_production_refuses_development_message_backends(no_message_environment,
 
 
 def test_production_with_real_senders_and_a_broker_starts_and_only_enqueues(no_message_environment):
+    from luffy.worker import celery_of
+
     app = create_app("production", PRODUCTION)
-    assert app.extensions["celery"].conf.task_always_eager is False
+    assert celery_of(app).conf.task_always_eager is False
     app = create_app("production", {**PRODUCTION, "CELERY_BROKER_URL": "amqp://u:p@rabbit//"})
-    assert app.extensions["celery"].conf.task_always_eager is False
+    assert celery_of(app).conf.task_always_eager is False
 
 
 def test_a_code_of_another_purpose_leaves_the_live_code_alone(make_app, outbox):

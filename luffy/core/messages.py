@@ -8,9 +8,8 @@ with the condition under which the worker may deliver it (luffy/core/envelopes.p
 import logging
 
 from flask import current_app
-from kombu.exceptions import OperationalError as BrokerError
 
-from luffy.core import codes, tasks, throttle
+from luffy.core import codes, throttle
 from luffy.core.envelopes import seal
 from luffy.errors import APIError
 from luffy.logs import masked
@@ -33,14 +32,20 @@ SMS_ONLY_TO = {"register": "newcomer", "login": "account", "reset": "account"}
 EMAIL_CHANGED_SUBJECT = "Your luffy email was changed"
 EMAIL_CHANGED_TEXT = ("The email of your luffy account was changed to {email}. If you did not "
                       "change it, reset your password and contact us.")
-TASKS = {"sms": tasks.send_sms, "email": tasks.send_email}
+TASKS = {"sms": "luffy.send_sms", "email": "luffy.send_email"}  # luffy/core/tasks.py
 
 
 def enqueue(channel, message, expires=None):
-    """Hand ``message`` sealed to the task queue (or, with no broker, send it now)."""
-    celery = current_app.extensions["celery"]
+    """Hand ``message`` sealed to the task queue (or, with no broker, send it now).
+
+    Celery, kombu and the senders are imported here, on first use (luffy/speed.py)."""
+    from kombu.exceptions import OperationalError as BrokerError
+
+    from luffy.worker import celery_of
+
+    celery = celery_of(current_app)
     try:
-        celery.tasks[TASKS[channel].name].apply_async(
+        celery.tasks[TASKS[channel]].apply_async(
             (seal(message),), expires=expires,
             retry_policy={"max_retries": 2, "interval_start": 0, "interval_step": 0.2})
     except BrokerError as e:
