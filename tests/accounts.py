@@ -1,12 +1,56 @@
-"""Helpers of the accounts tests: read the codes the log backends wrote."""
+"""Accounts in the tests: creating them, logging in, and the requests of a sign-up.
+
+``add_user`` creates an account through the service the CLI uses; ``AuthActions``
+logs in for real (the ``auth`` fixture); ``Outbox`` reads the codes the development
+(log) backends wrote (the ``outbox`` fixture).
+"""
 
 import logging
+from base64 import b64encode
 
-import pytest
-
+from luffy.core import accounts
+from luffy.extensions import db
 from tests.standins import code_in
 
+PASSWORD = "correct horse battery"
 STRONG = "a long and unusual passphrase"
+
+
+def add_user(app, username="alice", password=PASSWORD, email="Alice@Example.com",
+             mobile="13800000001", **profile):
+    """Create an account in ``app`` through the service that the CLI uses; detached."""
+    with app.app_context():
+        user = accounts.create(username, password, email=email, mobile=mobile, **profile)
+        db.session.refresh(user)
+        db.session.expunge(user)
+        return user
+
+
+class AuthActions:
+    """Log in for real and build the headers of authenticated requests."""
+
+    def __init__(self, client):
+        self.client = client
+
+    def login(self, username="alice", password=PASSWORD, **kwargs):
+        """POST the login form as JSON; returns the response."""
+        return self.client.post("/users/login/", json={"username": username, "password": password},
+                                **kwargs)
+
+    def tokens(self, username="alice", password=PASSWORD):
+        """The login answer; fails the test if the login fails."""
+        response = self.login(username, password)
+        assert response.status_code == 200, response.get_json()
+        return response.get_json()
+
+    def headers(self, username="alice", password=PASSWORD):
+        """``Authorization: Bearer`` with a fresh access token."""
+        return {"Authorization": f"Bearer {self.tokens(username, password)['token']}"}
+
+    @staticmethod
+    def basic(username="alice", password=PASSWORD):
+        """``Authorization: Basic``."""
+        return {"Authorization": "Basic " + b64encode(f"{username}:{password}".encode()).decode()}
 
 
 class Outbox:
@@ -30,12 +74,6 @@ class Outbox:
         texts = self.to(destination)
         assert texts, f"nothing was sent to {destination}"
         return code_in(texts[-1])
-
-
-@pytest.fixture
-def outbox(caplog):
-    """What the log backends sent."""
-    return Outbox(caplog)
 
 
 def send_sms(client, mobile, purpose=None, address="10.1.0.1"):

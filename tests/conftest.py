@@ -1,32 +1,26 @@
-"""Fixtures: an app on SQLite + fakeredis, or on the real PostgreSQL/MariaDB and Redis.
+"""Fixtures: an app on SQLite + fakeredis, or on the real PostgreSQL/MariaDB and Redis
+that ``LUFFY_TEST_DATABASE_URL`` and ``LUFFY_TEST_REDIS_URL`` name (``tests/backends.py``).
 
-Set ``LUFFY_TEST_DATABASE_URL`` (a database of the tests' own: it is wiped) and
-``LUFFY_TEST_REDIS_URL`` (a Redis DB number of their own: it is flushed) to run
-every test against real servers; ``.ci/run`` does.
+Fixtures live here; the helpers that tests import live in plain modules beside it:
+``accounts.py`` (accounts, logging in, codes), ``backends.py`` (the URLs),
+``servers.py`` (gunicorn and Celery workers), ``standins.py`` (the message
+providers), ``throwaway.py`` (servers a test may stop).
 """
 
-import os
-from base64 import b64encode
+from collections import namedtuple
 
 import fakeredis
 import pytest
 import redis
 from flask_migrate import upgrade
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 from luffy import create_app
-from luffy.core import accounts
 from luffy.core.models import RefreshToken, User
 from luffy.extensions import db
-from tests.servers import BROKER_URL
-
-DATABASE_URL = os.environ.get("LUFFY_TEST_DATABASE_URL")
-REDIS_URL = os.environ.get("LUFFY_TEST_REDIS_URL")
-PASSWORD = "correct horse battery"
-# What a production start needs besides its secret: no development-only message backend,
-# and a broker (never connected to unless a message is sent).
-PRODUCTION_MESSAGES = {"MAIL_SERVER": "127.0.0.1", "SMS_BACKEND": "webhook",
-                       "SMS_WEBHOOK_URL": "http://127.0.0.1:9/sms", "CELERY_BROKER_URL": BROKER_URL}
+from tests.accounts import AuthActions, Outbox, add_user
+from tests.backends import DATABASE_URL, REDIS_URL
+from tests.standins import SmsProvider
 
 
 def pytest_report_header():
@@ -107,16 +101,6 @@ def runner(app):
     return app.test_cli_runner()
 
 
-def add_user(app, username="alice", password=PASSWORD, email="Alice@Example.com",
-             mobile="13800000001", **profile):
-    """Create an account in ``app`` through the service that the CLI uses; detached."""
-    with app.app_context():
-        user = accounts.create(username, password, email=email, mobile=mobile, **profile)
-        db.session.refresh(user)
-        db.session.expunge(user)
-        return user
-
-
 @pytest.fixture
 def make_user(app):
     """Create accounts in ``app``."""
@@ -125,35 +109,14 @@ def make_user(app):
 
 @pytest.fixture
 def user(make_user):
-    """One active account, alice."""
+    """One active account, alice, with a profile."""
     return make_user(nickname="Alice", money="12.50", credit=30)
 
 
-class AuthActions:
-    """Log in for real and build the headers of authenticated requests."""
-
-    def __init__(self, client):
-        self.client = client
-
-    def login(self, username="alice", password=PASSWORD, **kwargs):
-        """POST the login form as JSON; returns the response."""
-        return self.client.post("/users/login/", json={"username": username, "password": password},
-                                **kwargs)
-
-    def tokens(self, username="alice", password=PASSWORD):
-        """The login answer; fails the test if the login fails."""
-        response = self.login(username, password)
-        assert response.status_code == 200, response.get_json()
-        return response.get_json()
-
-    def headers(self, username="alice", password=PASSWORD):
-        """``Authorization: Bearer`` with a fresh access token."""
-        return {"Authorization": f"Bearer {self.tokens(username, password)['token']}"}
-
-    @staticmethod
-    def basic(username="alice", password=PASSWORD):
-        """``Authorization: Basic``."""
-        return {"Authorization": "Basic " + b64encode(f"{username}:{password}".encode()).decode()}
+@pytest.fixture
+def alice(client):
+    """alice, bare, created in the app of ``client`` (which a module may override)."""
+    return add_user(client.application)
 
 
 @pytest.fixture
@@ -166,6 +129,38 @@ def auth(client):
 def auth_headers(auth, user):
     """Bearer headers of alice."""
     return auth.headers()
+
+
+@pytest.fixture
+def outbox(caplog):
+    """What the log backends sent."""
+    return Outbox(caplog)
+
+
+Statement = namedtuple("Statement", "sql isolation_level")
+
+
+@pytest.fixture
+def statements(app):
+    """Every SQL statement the app runs from now on, with the isolation level it ran at."""
+    seen = []
+
+    def record(conn, _cursor, sql, _params, _context, _executemany):
+        seen.append(Statement(sql, conn.get_execution_options().get("isolation_level")))
+
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", record)
+    yield seen
+    event.remove(engine, "before_cursor_execute", record)
+
+
+@pytest.fixture
+def gateway():
+    """An SMS gateway stand-in (``tests/standins.py``) for the webhook backend."""
+    provider = SmsProvider()
+    yield provider
+    provider.close()
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import pytest
 
 import config
 from luffy import create_app
-from tests.conftest import PRODUCTION_MESSAGES
+from tests.servers import PRODUCTION_MESSAGES
 
 STRONG = "s" * 40
 ROOT = Path(__file__).resolve().parent.parent

@@ -12,7 +12,9 @@ from luffy import create_app
 from luffy.core import accounts
 from luffy.core.models import User
 from luffy.extensions import db
-from tests.conftest import DATABASE_URL, PASSWORD, PRODUCTION_MESSAGES, REDIS_URL, add_user
+from tests.accounts import PASSWORD, add_user
+from tests.backends import DATABASE_URL, REDIS_URL
+from tests.servers import PRODUCTION_MESSAGES
 
 # Django's own test vector (django/contrib/auth tests, Django 5.1: 870000 iterations).
 DJANGO_PASSWORD = "lètmein"

@@ -5,7 +5,7 @@ import subprocess
 
 import pytest
 
-from tests.conftest import DATABASE_URL, REDIS_URL
+from tests.backends import DATABASE_URL, REDIS_URL
 from tests.servers import ROOT, Server, flask, server_env
 
 pytestmark = pytest.mark.slow
