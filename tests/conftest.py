@@ -7,6 +7,7 @@ Fixtures live here; the helpers that tests import live in plain modules beside i
 providers), ``throwaway.py`` (servers a test may stop).
 """
 
+import copy
 from collections import namedtuple
 
 import fakeredis
@@ -15,7 +16,7 @@ import redis
 from flask_migrate import upgrade
 from sqlalchemy import event, text
 
-from luffy import create_app
+from luffy import create_app, openapi
 from luffy.core.models import RefreshToken, User
 from luffy.extensions import db
 from tests.accounts import AuthActions, Outbox, add_user
@@ -25,6 +26,30 @@ from tests.standins import SmsProvider
 
 def pytest_report_header():
     return f"luffy: database {DATABASE_URL or 'sqlite (memory)'}, redis {REDIS_URL or 'fakeredis'}"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def one_document_per_route_table():
+    """Build the OpenAPI document once per route table, not once per app.
+
+    ``luffy.openapi.build_spec`` reads nothing but the routes and their views, and the
+    suite builds a thousand apps with one table: building the document was a third of
+    each test's time. A table not seen before (a test's own views) is built for real,
+    and each app gets its own copy; ``test_openapi.py`` tests ``build_spec`` itself.
+    """
+    build = openapi.build_spec
+    built = {}
+
+    def build_spec(app):
+        table = tuple((rule.rule, rule.endpoint, frozenset(rule.methods or ()),
+                       app.view_functions[rule.endpoint]) for rule in app.url_map.iter_rules())
+        if table not in built:
+            built[table] = build(app)
+        return copy.deepcopy(built[table])
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(openapi, "build_spec", build_spec)
+        yield
 
 
 @pytest.fixture(scope="session")
