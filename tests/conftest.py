@@ -33,11 +33,14 @@ def one_document_per_route_table():
     """Build the OpenAPI document once per route table, not once per app.
 
     ``luffy.openapi.build_spec`` reads nothing but the routes and their views, and the
-    suite builds a thousand apps with one table: building the document was a third of
-    each test's time. A table not seen before (a test's own views) is built for real,
-    and each app gets its own copy; ``test_openapi.py`` tests ``build_spec`` itself.
+    suite builds a thousand apps with one table: the document was half the cost of
+    each. A table not seen before (a test's own views) is built for real, each app
+    gets its own copy, and ``test_openapi.py`` tests ``build_spec`` itself.
     """
-    build = openapi.build_spec
+    build = getattr(openapi, "build_spec", None)
+    if build is None:  # luffy no longer builds it per app: nothing to save
+        yield
+        return
     built = {}
 
     def build_spec(app):
