@@ -38,6 +38,10 @@ class Config:
     JWT_PREVIOUS_SECRET_KEYS: list = []
     JWT_PRIVATE_KEY_FILE = None
     JWT_PUBLIC_KEY_FILES: list = []
+    # The old Django backend's SECRET_KEY (its simplejwt HS256 key): while set, its tokens
+    # (no kid) are honoured for the accounts imported under their ids (README, "Moving
+    # from the old backend"). Unset it one refresh lifetime after the switch.
+    LEGACY_JWT_SECRET_KEY = None
     JWT_AUDIENCE = None
     JWT_ISSUER = None
     JWT_ROTATE_REFRESH_TOKENS = False
@@ -96,6 +100,10 @@ class Config:
     TWILIO_AUTH_TOKEN = None
     TWILIO_FROM = None  # a Twilio number (E.164) or a Messaging Service SID (MG...)
 
+    # Security: the security log and two-factor (luffy/security/).
+    TOTP_ISSUER = "luffy"  # the name authenticator apps show beside the account
+    MFA_TOKEN_EXPIRES = 300  # seconds a login's mfa_token lives
+
 
 class DevelopmentConfig(Config):
     """``make run`` on a laptop: SQLite, in-process Redis, readable logs, and the
@@ -135,6 +143,7 @@ DEPLOYMENT_NAMES = {
     "DATABASE_URL": "SQLALCHEMY_DATABASE_URI",
     "REDIS_URL": "REDIS_URL",
     "CART_REDIS_URL": "CART_REDIS_URL",
+    "LEGACY_JWT_SECRET_KEY": "LEGACY_JWT_SECRET_KEY",
 }
 
 IN_PROCESS_REDIS = "memory://"
@@ -192,6 +201,8 @@ def _derive(config):
     config.setdefault("JWT_SECRET_KEY", None)
     if not config["JWT_SECRET_KEY"]:
         config["JWT_SECRET_KEY"] = config["SECRET_KEY"]
+    if config["LEGACY_JWT_SECRET_KEY"] is not None:  # a key that parsed as JSON is still its text
+        config["LEGACY_JWT_SECRET_KEY"] = str(config["LEGACY_JWT_SECRET_KEY"]) or None
     config["JWT_IDENTITY_CLAIM"] = "user_id"
     config["JWT_ENCODE_AUDIENCE"] = config["JWT_DECODE_AUDIENCE"] = config["JWT_AUDIENCE"]
     config["JWT_ENCODE_ISSUER"] = config["JWT_DECODE_ISSUER"] = config["JWT_ISSUER"]

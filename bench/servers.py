@@ -25,6 +25,7 @@ log = logging.getLogger(__name__).info
 
 GUNICORN_ARGS = ["-w", "2", "-k", "gthread", "--threads", "4"]
 PEER_GUNICORN_ARGS = ["-w", "2", "-k", "uvicorn_worker.UvicornWorker"]
+PEER_GUNICORN_CONF = BENCH / "peer_fastapi" / "gunicorn.conf.py"  # luffy's, less its log masking
 PEER_REQUIREMENTS = BENCH / "peer_fastapi" / "requirements.txt"
 PEER_VENV = OUT / "peer-venv"
 RATE_LIMIT = "1000000 per minute"
@@ -218,5 +219,5 @@ def running(env, peer):
         if peer:
             servers["peer"] = started.enter_context(Server(
                 "peer", "bench.peer_fastapi.app:app", peer[1], python=peer[0],
-                gunicorn_args=PEER_GUNICORN_ARGS))
+                gunicorn_args=["-c", str(PEER_GUNICORN_CONF), *PEER_GUNICORN_ARGS]))
         yield servers

@@ -65,6 +65,7 @@ def register_extensions(app, redis_main=None, redis_cart=None):
     from luffy.worker import celery_init_app
 
     db.init_app(app)
+    from luffy.legacy import models as _legacy_models  # noqa: F401  (create_all and Alembic see its tables)
     if not config.under_gunicorn():
         # ``flask db`` only: Flask-Migrate imports alembic, 11 MB that a worker never uses.
         from flask_migrate import Migrate
@@ -89,12 +90,14 @@ def register_middleware(app):
 
 
 def register_blueprints(app):
-    """Mount the auth API, the operator endpoints, the API docs and the login page."""
-    from luffy import accounts, auth, openapi, ops, web
+    """Mount the auth, accounts and security API, the operator endpoints, the API docs
+    and the login page."""
+    from luffy import accounts, auth, openapi, ops, security, web
 
     app.url_map.strict_slashes = False  # every path answers with and without its slash
     app.register_blueprint(auth.bp, url_prefix="/users")
     app.register_blueprint(accounts.bp, url_prefix="/users")
+    app.register_blueprint(security.bp, url_prefix="/users")
     app.register_blueprint(ops.bp)
     app.register_blueprint(openapi.bp)  # /openapi.json and /docs
     app.register_blueprint(web.bp)

@@ -9,7 +9,7 @@ from flask.cli import AppGroup
 from marshmallow import ValidationError
 from sqlalchemy import select
 
-from luffy.core import accounts, sessions
+from luffy.core import accounts, events, sessions, twofactor
 from luffy.core import codes as one_time_codes
 from luffy.core.keys import generate_pair
 from luffy.core.models import User
@@ -112,6 +112,17 @@ def set_password(identifier, password):
     click.echo(f"password of {identifier} changed; its sessions ended")
 
 
+@users.command("2fa-off")
+@click.argument("identifier")
+def two_factor_off(identifier):
+    """Turn an account's two-factor off (its owner lost the app and the recovery codes)."""
+    user = _find(identifier)
+    if not user.two_factor:
+        raise click.ClickException(f"{identifier} has no two-factor")
+    twofactor.off(user)
+    click.echo(f"two-factor of {identifier} is off; its next login takes the password alone")
+
+
 @users.command("list")
 def list_users():
     """List the accounts."""
@@ -122,8 +133,10 @@ def list_users():
 
 @tokens.command("flush-expired")
 def flush_expired():
-    """Delete stored refresh tokens past their expiry."""
+    """Delete stored refresh tokens past their expiry, and security-log events older than
+    90 days."""
     click.echo(f"deleted {sessions.flush_expired()} expired refresh tokens")
+    click.echo(f"deleted {events.prune()} security-log events older than {events.KEEP.days} days")
 
 
 @keys.command("generate")

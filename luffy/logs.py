@@ -37,6 +37,13 @@ def identify(user_id):
         g.user_id = user_id
 
 
+def second_step():
+    """This request's login passed its first factor and waits for its second: its log
+    line says ``mfa_required``, not ``success``."""
+    if has_request_context():
+        g.login_outcome = "mfa_required"
+
+
 def masked(destination):
     """A mobile number or email as logs show it: ``138****01``, ``al****@example.com``."""
     name, at, domain = destination.partition("@")
@@ -146,8 +153,9 @@ def _end(response):
               "duration_ms": round((time.perf_counter() - started) * 1000, 1) if started else None}
     view = current_app.view_functions.get(request.endpoint)
     if getattr(view, LOGIN_EVENT, False):
-        outcome = login_outcome(response.status_code)
-        level = (logging.INFO if outcome == "success"
+        outcome = g.get("login_outcome") if response.status_code == 200 else None
+        outcome = outcome or login_outcome(response.status_code)
+        level = (logging.INFO if outcome in ("success", "mfa_required")
                  else logging.ERROR if response.status_code >= 500 else logging.WARNING)
         log.log(level, "login %s", outcome, extra={**fields, "event": "login", "outcome": outcome})
     else:

@@ -2,7 +2,8 @@
 the parsing and the OpenAPI document (:mod:`luffy.openapi` reads these markers).
 
 - :func:`body` loads the request body with a marshmallow schema and hands it to the
-  view as ``body``; :func:`path` does the same for the URL's variables. What is
+  view as ``body``; :func:`path` does the same for the URL's variables, and
+  :func:`query` for its query string. What is
   parsed is what is documented, so the two cannot drift.
 - :func:`answers` declares the success answer and the errors the view's services can
   raise. The rest is read from the other markers: a body can be refused with 400, 413
@@ -15,11 +16,14 @@ the parsing and the OpenAPI document (:mod:`luffy.openapi` reads these markers).
 from dataclasses import dataclass
 from functools import wraps
 
+from flask import request
+
 from luffy.bodies import load_body
 from luffy.core.schemas import ErrorSchema
 
 BODY = "luffy_body"
 PATH = "luffy_path"
+QUERY = "luffy_query"
 ANSWERS = "luffy_answers"
 UNDOCUMENTED = "luffy_undocumented"
 LOGIN_REQUIRED = "luffy_login_required"  # set by luffy.core.guard.login_required
@@ -79,6 +83,22 @@ def path(schema_class):
             return view(*args, **schema.load(values), **kwargs)
 
         setattr(parsed, PATH, schema_class)
+        return parsed
+
+    return decorate
+
+
+def query(schema_class):
+    """The view's query parameters, loaded by ``schema_class`` (a failure is 400
+    ``invalid``) and handed to it as keyword arguments."""
+    schema = schema_class()
+
+    def decorate(view):
+        @wraps(view)
+        def parsed(*args, **kwargs):
+            return view(*args, **schema.load(request.args.to_dict()), **kwargs)
+
+        setattr(parsed, QUERY, schema_class)
         return parsed
 
     return decorate

@@ -86,7 +86,7 @@ def error_statuses(view, declared):
     statuses = set(declared.errors)
     if getattr(view, markers.BODY, None) is not None:
         statuses |= {400, 413, 415}
-    if getattr(view, markers.PATH, None) is not None:
+    if getattr(view, markers.PATH, None) is not None or getattr(view, markers.QUERY, None) is not None:
         statuses.add(400)
     if getattr(view, markers.LOGIN_REQUIRED, False) or declared.optional_login:
         statuses |= {401, 429}  # HTTP Basic's guesses are throttled like logins
@@ -123,7 +123,9 @@ def operation(rule, view):
     tag = declared.tag or rule.endpoint.rpartition(".")[0]  # by default, the blueprint's name
     if tag:
         found["tags"] = [tag]
-    parameters = ([{"in": "path", "schema": path}] if path else []) + list(declared.parameters)
+    query = getattr(view, markers.QUERY, None)
+    parameters = ([{"in": "path", "schema": path}] if path else []) + (
+        [{"in": "query", "schema": query}] if query else []) + list(declared.parameters)
     if parameters:
         found["parameters"] = parameters
     if body is not None:

@@ -10,12 +10,28 @@
   Flask-Migrate (``flask db`` only, ``luffy/__init__.py``).
 - **argon2id checks reuse one heap block**: a process setting, so it lives in the
   server's configuration (``gunicorn.conf.py``, or ``GLIBC_TUNABLES``: README).
+- **One-row reads compiled once, on the pool's DBAPI connection** (:class:`CompiledRead`):
+  ``/users/me``, refresh and verify of a refresh token skip SQLAlchemy's execution and
+  result machinery on PostgreSQL; SQLite and MariaDB take :func:`read_row`.
+- **HMAC keys are checked once** (:class:`PreparedHMAC`): PyJWT validates an HS key on
+  every encode and decode (is it PEM, SSH, DER, a certificate, JSON?); the HS
+  algorithms are registered again (PyJWT's ``register_algorithm``) with a class that
+  remembers the keys it has accepted.
+- **A login writes in one statement** (:func:`record_login`, :func:`autocommit_session`):
+  on PostgreSQL the refresh token's row and ``last_login`` go in one ``WITH ... INSERT``
+  ``UPDATE``, and the login's read and write each run in autocommit: two round trips.
 """
 
 import select
+from collections import namedtuple
 
-from sqlalchemy.exc import DisconnectionError
+import jwt
+from jwt.algorithms import HMACAlgorithm
+from sqlalchemy import insert, update
+from sqlalchemy.exc import DBAPIError, DisconnectionError
+from sqlalchemy.orm.attributes import set_committed_value
 
+from luffy.core.models import RefreshToken, User
 from luffy.extensions import db
 
 
@@ -51,3 +67,133 @@ def replace_connections_the_server_closed(dbapi_connection, _record, _proxy):
         raise DisconnectionError(str(e)) from e
     if closed:
         raise DisconnectionError("the server closed the connection")
+
+
+class CompiledRead:
+    """A one-row read-only ``statement``, compiled once per engine; :meth:`first` runs it.
+
+    On PostgreSQL the compiled SQL goes straight to the pool's psycopg connection
+    (``engine.raw_connection()``), in autocommit, a client-side switch: one round trip,
+    and none of SQLAlchemy's per-execution work (the cache key, the execution context,
+    the result object). The pool still checks the connection out and back in (with its
+    checkout listener and its reset). Columns whose type converts a result
+    (a ``TypeDecorator``, say) are converted as SQLAlchemy would; a driver error is raised
+    as SQLAlchemy's :class:`~sqlalchemy.exc.DBAPIError`, as on any other path. Other
+    databases take :func:`read_row`. Either way the row is a named tuple of the
+    statement's column keys.
+    """
+
+    def __init__(self, statement):
+        self.statement = statement
+        self.Row = namedtuple("Row", [column.key for column in statement.selected_columns])
+        self._compiled = {}  # engine -> its SQL
+        self._processors = {}  # engine -> the columns' result processors (see below)
+
+    def first(self, params):
+        """The first row for ``params``, or None."""
+        engine = db.engine
+        if engine.dialect.driver != "psycopg":
+            row = read_row(self.statement, params)
+            return None if row is None else self.Row._make(row)
+        dialect = engine.dialect
+        sql = self._compiled.get(engine)
+        if sql is None:
+            sql = self._compiled[engine] = str(self.statement.compile(dialect=dialect))
+        proxied = engine.raw_connection()
+        connection = proxied.dbapi_connection
+        try:
+            connection.autocommit = True
+            with connection.cursor() as cursor:
+                cursor.execute(sql, params)
+                row = cursor.fetchone()
+                processors = self._processors.get(engine)
+                if processors is None:
+                    processors = self._processors[engine] = self._result_processors(
+                        dialect, cursor.description)
+            connection.autocommit = False
+        except engine.dialect.loaded_dbapi.Error as e:
+            lost = engine.dialect.is_disconnect(e, connection, None)
+            # A connection that may be in any state is not handed out again.
+            proxied.invalidate(e)
+            raise DBAPIError.instance(sql, params, e, engine.dialect.loaded_dbapi.Error,
+                                      hide_parameters=True, dialect=engine.dialect,
+                                      connection_invalidated=lost) from e
+        finally:
+            proxied.close()
+        if row is None:
+            return None
+        if processors:
+            row = [value if process is None else process(value)
+                   for value, process in zip(row, processors)]
+        return self.Row._make(row)
+
+    def _result_processors(self, dialect, description):
+        """What SQLAlchemy would convert each column's value with (by its type and the
+        driver's type code): an empty tuple when nothing is converted (luffy's tables)."""
+        processors = [column.type.dialect_impl(dialect).result_processor(dialect, found[1])
+                      for column, found in zip(self.statement.selected_columns, description)]
+        return processors if any(processors) else ()
+
+
+class PreparedHMAC(HMACAlgorithm):
+    """PyJWT's HMAC algorithm, which checks each key once instead of on every call.
+
+    ``HMACAlgorithm.prepare_key`` refuses keys that are PEM, SSH, DER or certificate
+    bytes, or a JWK in JSON, by trying to load each (about 35 us a call, twice a
+    refresh). Its answer depends on the key alone, so the keys it accepted are kept
+    (luffy's are its configured secrets: a handful); anything else goes through it
+    every time.
+    """
+
+    KEEP = 16
+
+    def __init__(self, hash_alg):
+        super().__init__(hash_alg)
+        self._accepted = {}
+
+    def prepare_key(self, key):
+        prepared = self._accepted.get(key) if isinstance(key, (str, bytes)) else None
+        if prepared is None:
+            prepared = super().prepare_key(key)  # raises for a key it refuses
+            if isinstance(key, (str, bytes)) and len(self._accepted) < self.KEEP:
+                self._accepted[key] = prepared
+        return prepared
+
+
+def prepare_hmac_keys_once():
+    """Register :class:`PreparedHMAC` for HS256/384/512 with PyJWT (its documented
+    ``register_algorithm``), for every encode and decode of the process. Idempotent."""
+    for name, hash_alg in (("HS256", HMACAlgorithm.SHA256), ("HS384", HMACAlgorithm.SHA384),
+                           ("HS512", HMACAlgorithm.SHA512)):
+        if isinstance(jwt.get_algorithm_by_name(name), PreparedHMAC):
+            continue
+        jwt.unregister_algorithm(name)
+        jwt.register_algorithm(name, PreparedHMAC(hash_alg))
+
+
+def autocommit_session():
+    """On PostgreSQL, let the request's ORM session run each statement in autocommit
+    (no ``BEGIN``, nothing for ``COMMIT`` to send): for a login, whose one read and one
+    write (:func:`record_login`) are each atomic alone. Call it before the session's
+    first statement; other databases keep their transaction."""
+    if db.engine.dialect.driver == "psycopg" and not db.session().in_transaction():
+        db.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+
+
+def record_login(user, token_row):
+    """Write a login: the refresh token's ``token_row`` (a dict of its columns) and the
+    ``last_login`` of ``user`` (an entity, given its new value here too).
+
+    On PostgreSQL one statement, ``WITH issued AS (INSERT ...) UPDATE users ...``: one
+    round trip, atomic on its own. Elsewhere the ORM's two, at the caller's commit.
+    """
+    if db.engine.dialect.driver != "psycopg":
+        user.last_login = token_row["created_at"]
+        db.session.add(RefreshToken(**token_row))
+        return
+    # Core tables, not the entities: no ORM bulk-update bookkeeping around the statement.
+    users, refresh_tokens = User.__table__, RefreshToken.__table__
+    issued = insert(refresh_tokens).values(**token_row).cte("issued")
+    db.session.execute(update(users).where(users.c.id == user.id)
+                       .values(last_login=token_row["created_at"]).add_cte(issued))
+    set_committed_value(user, "last_login", token_row["created_at"])  # no write of its own

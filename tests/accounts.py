@@ -2,11 +2,14 @@
 
 ``add_user`` creates an account through the service the CLI uses; ``AuthActions``
 logs in for real (the ``auth`` fixture); ``Outbox`` reads the codes the development
-(log) backends wrote (the ``outbox`` fixture).
+(log) backends wrote (the ``outbox`` fixture); ``turn_on`` sets two-factor up.
 """
 
 import logging
+import time
 from base64 import b64encode
+
+import pyotp
 
 from luffy.core import accounts
 from luffy.extensions import db
@@ -94,3 +97,22 @@ def errors_of(response):
     body = response.get_json()
     assert response.status_code == 400 and body["code"] == "invalid", body
     return body["errors"]
+
+
+def code_at(secret, offset=0):
+    """The TOTP code of ``secret`` for the current 30-second step plus ``offset`` steps."""
+    totp = pyotp.TOTP(secret)
+    return totp.generate_otp(totp.timecode(time.time()) + offset)
+
+
+def begin(client, headers, password=PASSWORD):
+    """``POST /users/2fa/totp``: the first step of setting two-factor up."""
+    return client.post("/users/2fa/totp", headers=headers, json={"password": password})
+
+
+def turn_on(client, headers):
+    """Set two-factor up for the headers' account: ``(secret, recovery codes)``."""
+    secret = begin(client, headers).get_json()["secret"]
+    answer = client.post("/users/2fa/totp/confirm", headers=headers, json={"code": code_at(secret)})
+    assert answer.status_code == 200, answer.get_json()
+    return secret, answer.get_json()["recovery_codes"]

@@ -17,8 +17,9 @@ from flask_migrate import upgrade
 from sqlalchemy import event, text
 
 from luffy import create_app, openapi
-from luffy.core.models import RefreshToken, User
+from luffy.core.models import Event, RefreshToken, User
 from luffy.extensions import db
+from luffy.legacy.models import LegacyAccount, LegacyBlacklistedToken
 from tests.accounts import AuthActions, Outbox, add_user
 from tests.backends import DATABASE_URL, REDIS_URL
 from tests.standins import SmsProvider
@@ -96,7 +97,10 @@ def make_app(migrated, redis_client):
                          redis_cart=redis_client)
         with app.app_context():
             if DATABASE_URL:
+                db.session.execute(Event.__table__.delete())
                 db.session.execute(RefreshToken.__table__.delete())
+                db.session.execute(LegacyAccount.__table__.delete())
+                db.session.execute(LegacyBlacklistedToken.__table__.delete())
                 db.session.execute(User.__table__.delete())
                 db.session.commit()
             else:
@@ -170,17 +174,44 @@ Statement = namedtuple("Statement", "sql isolation_level")
 
 @pytest.fixture
 def statements(app):
-    """Every SQL statement the app runs from now on, with the isolation level it ran at."""
+    """Every SQL statement the app runs from now on, with the isolation level it ran at.
+
+    On PostgreSQL they are counted where psycopg takes them, its cursors (pooled
+    connections get a recording ``cursor_factory`` while they are checked out): the
+    one-row reads of ``luffy.speed.CompiledRead`` go to the driver without SQLAlchemy's
+    execution events. A statement in autocommit is ``AUTOCOMMIT``, as SQLAlchemy names
+    the isolation level that sets it; psycopg sends ``BEGIN`` before the first statement
+    that is not. Other drivers: SQLAlchemy's ``before_cursor_execute``.
+    """
     seen = []
-
-    def record(conn, _cursor, sql, _params, _context, _executemany):
-        seen.append(Statement(sql, conn.get_execution_options().get("isolation_level")))
-
     with app.app_context():
         engine = db.engine
-    event.listen(engine, "before_cursor_execute", record)
+    if engine.dialect.driver == "psycopg":
+        import psycopg
+
+        class Recording(psycopg.Cursor):
+            def execute(self, query, params=None, **kwargs):
+                seen.append(Statement(str(query), "AUTOCOMMIT" if self.connection.autocommit else None))
+                return super().execute(query, params, **kwargs)
+
+        def checkout(dbapi_connection, _record, _proxy):
+            dbapi_connection.cursor_factory = Recording
+
+        def checkin(dbapi_connection, _record):
+            if dbapi_connection is not None:
+                dbapi_connection.cursor_factory = psycopg.Cursor
+
+        listeners = [(engine.pool, "checkout", checkout), (engine.pool, "checkin", checkin)]
+    else:
+        def record(conn, _cursor, sql, _params, _context, _executemany):
+            seen.append(Statement(sql, conn.get_execution_options().get("isolation_level")))
+
+        listeners = [(engine, "before_cursor_execute", record)]
+    for target, name, listener in listeners:
+        event.listen(target, name, listener)
     yield seen
-    event.remove(engine, "before_cursor_execute", record)
+    for target, name, listener in listeners:
+        event.remove(target, name, listener)
 
 
 @pytest.fixture

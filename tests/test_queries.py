@@ -48,8 +48,30 @@ def test_a_password_change_writes_in_one_transaction(client, auth_headers, state
     assert answer.status_code == 200, answer.get_json()
     # The token's check reads the account as every protected endpoint does; then, in one
     # transaction: the account, its row locked against a concurrent rotation (its token
-    # version read under the lock), its new password and version, its refresh tokens.
+    # version read under the lock), the security log's entry, its new password and
+    # version, its refresh tokens.
     guard, *change = kinds(statements)
     assert guard == ("SELECT", read_mode)
-    assert [word for word, _ in change] == ["SELECT", "SELECT", "UPDATE", "UPDATE"]
+    assert [word for word, _ in change] == ["SELECT", "SELECT", "INSERT", "UPDATE", "UPDATE"]
     assert {mode for _, mode in change} == {None}  # not autocommit: all or nothing
+
+
+def test_a_login_reads_once_and_writes_twice(client, auth, user, statements, read_mode, app):
+    statements.clear()
+    tokens = auth.tokens()
+    if read_mode == "AUTOCOMMIT":
+        # Three round trips: the account, the security log's login event, then the
+        # refresh token's row and last_login in one WITH ... INSERT ... UPDATE; each
+        # atomic alone, so no BEGIN and no COMMIT.
+        assert kinds(statements) == [("SELECT", "AUTOCOMMIT"), ("INSERT", "AUTOCOMMIT"),
+                              ("WITH", "AUTOCOMMIT")]
+    else:
+        assert [word for word, _ in kinds(statements)] == ["SELECT", "INSERT", "INSERT", "UPDATE"]
+        assert {mode for _, mode in kinds(statements)} == {None}
+    # Both writes landed: the refresh token works, and the login was recorded.
+    assert client.post("/users/login/refresh", json={"refresh": tokens["refresh"]}).status_code == 200
+    with app.app_context():
+        from luffy.core.models import RefreshToken, User
+
+        assert db.session.get(User, user.id).last_login is not None
+        assert db.session.query(RefreshToken).filter_by(user_id=user.id).count() == 1

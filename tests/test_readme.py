@@ -2,6 +2,7 @@
 
 import re
 import subprocess
+import sys
 
 import pytest
 
@@ -30,11 +31,14 @@ def test_readme_curl_examples(tmp_path, make_app):
     (ROOT / ".pytest_cache").mkdir(exist_ok=True)  # where Server keeps gunicorn's output
     with Server(env) as server:
         result = subprocess.run(["bash", "-euo", "pipefail", "-c", readme_examples()],
-                                env={**env, "LUFFY": server.url, "LUFFY_LOG": server.log.name},
+                                env={**env, "LUFFY": server.url, "LUFFY_LOG": server.log.name,
+                                     "PYTHON": sys.executable},  # the one with luffy's pyotp
                                 capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
-    assert out.count('"cart_total"') == 4  # two password logins, the sign-up, the new password
+    # Two password logins, the sign-up, the new password, the second step of two-factor.
+    assert out.count('"cart_total"') == 5
+    assert '"type":"password_reset"' in out and '"method":"register"' not in out
     assert '"registered":false' in out and out.count('"resend_after":60') == 2
     assert out.count('"username":"demo"') == 2
     assert '"access"' in out

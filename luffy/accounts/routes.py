@@ -12,7 +12,7 @@ from luffy.accounts.schemas import (
 from luffy.core import accounts, authentication, confirmation, messages, recovery, registration
 from luffy.core.guard import login_required
 from luffy.core.responses import login_response, no_store, wants_cookies
-from luffy.core.schemas import EmptySchema, LoginAnswerSchema, UserSchema
+from luffy.core.schemas import LOGIN_OR_MFA, EmptySchema, LoginAnswerSchema, UserSchema
 from luffy.core.throttle import client_address, password_guesses, rate_limited
 from luffy.markers import COOKIE_MODE, answers, body, path
 
@@ -43,7 +43,7 @@ def sms_code(mobile, body):
 
 
 @bp.post("/login/sms")
-@answers(LoginAnswerSchema, errors=(401, 503), no_store=True, parameters=(COOKIE_MODE,))
+@answers(LOGIN_OR_MFA, errors=(401, 503), no_store=True, parameters=(COOKIE_MODE,))
 @body(SmsLoginSchema)
 def sms_login(body):
     """Log in with a mobile number and its SMS code (no password): the login answer."""

@@ -12,16 +12,14 @@ from luffy.core.guard import login_required, presented_access, refresh_token
 from luffy.core.responses import (
     clear_cookies, login_response, no_store, refresh_response, wants_cookies,
 )
-from luffy.core.schemas import EmptySchema, LoginAnswerSchema, UserSchema
+from luffy.core.schemas import LOGIN_OR_MFA, EmptySchema, UserSchema, profile
 from luffy.core.throttle import password_guesses
 from luffy.logs import login_event
 from luffy.markers import COOKIE_MODE, REFRESH_COOKIE, answers, body
 
-USER = UserSchema()  # schemas hold no per-call state: built once, not per request
-
 
 @bp.post("/login")  # also answers /login/ (strict_slashes is off)
-@answers(LoginAnswerSchema, errors=(401, 503), no_store=True, parameters=(COOKIE_MODE,))
+@answers(LOGIN_OR_MFA, errors=(401, 503), no_store=True, parameters=(COOKIE_MODE,))
 @login_event
 @password_guesses
 @body(LoginSchema)
@@ -66,7 +64,7 @@ def logout(body):
 @login_required
 def me(account):
     """The profile of the authenticated account."""
-    return jsonify(USER.dump(account))
+    return jsonify(profile(account))  # UserSchema's dump without marshmallow (hot path)
 
 
 @bp.post("/password")

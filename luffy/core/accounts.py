@@ -7,7 +7,7 @@ the caller's transaction; the other verbs are whole service calls.
 
 from sqlalchemy import exists, or_, select
 
-from luffy.core import sessions
+from luffy.core import events, sessions
 from luffy.core.identifiers import fold
 from luffy.core.models import User
 from luffy.core.strength import password_problems
@@ -106,6 +106,7 @@ def change_password(user_id, old_password, new_password, guard):
     if not user.check_password(old_password)[0]:
         raise PasswordRejected.old_password(account)
     refuse_weak(user, new_password, "new_password")
+    events.record(user.id, "password_changed")
     set_password(user, new_password)
 
 

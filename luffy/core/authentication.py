@@ -7,8 +7,8 @@ code's account is looked up only once the code matched.
 
 import logging
 
-from luffy import logs
-from luffy.core import codes, passwords, sessions
+from luffy import logs, speed
+from luffy.core import codes, events, mfa, passwords, sessions
 from luffy.core.models import User
 from luffy.core.throttle import account_key
 from luffy.errors import APIError, PasswordRejected
@@ -40,6 +40,10 @@ def authenticate(identifier, password, guard):
         raise PasswordRejected.login(account)
     logs.identify(user.id)
     ok, outdated = user.check_password(password)
+    if not ok:
+        # The owner reads of it in the security log: committed although the request fails.
+        events.record(user.id, "login_failed", method="password")
+        db.session.commit()
     if not ok or not user.is_active:
         raise PasswordRejected.login(account)
     if outdated:  # only now, so that a refused inactive account costs no extra hash
@@ -48,21 +52,43 @@ def authenticate(identifier, password, guard):
 
 
 def login(identifier, password, guard):
-    """Log in with a password: the login answer (one transaction)."""
-    return sessions.login(authenticate(identifier, password, guard))
+    """Log in with a password: the login answer, or, for an account with two-factor on,
+    the challenge of the second step (:mod:`luffy.core.mfa`). Its reads and writes are
+    each atomic alone: on PostgreSQL they run in autocommit
+    (:func:`luffy.speed.autocommit_session`)."""
+    speed.autocommit_session()
+    user = authenticate(identifier, password, guard)
+    return _second_factor(user) if user.two_factor else _logged_in(user, "password")
+
+
+def _logged_in(user, method):
+    events.record(user.id, "login", method=method)
+    return sessions.login(user)
+
+
+def _second_factor(user):
+    """No session yet for an account with two-factor on: the challenge of its second step
+    (a re-hashed password is kept)."""
+    db.session.commit()
+    return mfa.challenge(user.id)
 
 
 def basic(identifier, password, guard):
-    """The account that HTTP Basic credentials open; a re-hashed password is kept."""
+    """The account that HTTP Basic credentials open; a re-hashed password is kept. An
+    account with two-factor on is refused: Basic has no second step."""
     user = authenticate(identifier, password, guard)
     db.session.commit()
+    if user.two_factor:
+        raise APIError.authentication_failed()
     return user
 
 
 def sms_login(mobile, code):
-    """Log in with a mobile number and its live login code: the login answer; else 401."""
+    """Log in with a mobile number and its live login code: the login answer (or, with
+    two-factor on, the second step's challenge); else 401."""
+    speed.autocommit_session()  # reads and writes each atomic alone, as a password login
     claim = codes.check(codes.sms(mobile), "login", code)
     user = db.session.scalar(User.active().where(User.mobile == mobile)) if claim else None
     if user is None or not codes.consume(claim):
         raise APIError.authentication_failed()
-    return sessions.login(user)
+    return _second_factor(user) if user.two_factor else _logged_in(user, "sms")

@@ -8,7 +8,7 @@ failed password attempt for the throttle.
 
 from sqlalchemy.exc import IntegrityError
 
-from luffy.core import accounts, codes, messages
+from luffy.core import accounts, codes, events, messages
 from luffy.errors import APIError
 from luffy.extensions import db
 
@@ -35,6 +35,7 @@ def confirm_email(user_id, email, code):
     if user.email_verified and user.email and user.email != email:
         # Told before the change is saved: no confirmed address is replaced unannounced.
         messages.tell_email_changed(user.email, email)
+    events.record(user.id, "email_changed" if user.email and user.email != email else "email_confirmed")
     user.email, user.email_verified = email, True
     try:
         db.session.commit()

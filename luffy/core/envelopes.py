@@ -17,7 +17,9 @@ one (sign-up), and the request neither looks the account up nor takes longer for
 In the broker a message rests sealed (:func:`seal`): its destination, text and code are
 encrypted with Fernet (AES-128-CBC and HMAC-SHA256, from ``cryptography``) under a key
 derived from ``SECRET_KEY`` by HKDF-SHA256, so the web processes and the worker must
-share ``SECRET_KEY``.
+share ``SECRET_KEY``. :func:`derived_key` and :func:`fernet` give other uses (the TOTP
+secrets of :mod:`luffy.core.twofactor`) keys of their own, each under its own HKDF
+context.
 """
 
 import base64
@@ -40,14 +42,24 @@ class Unreadable(Exception):
     """A queued message that this ``SECRET_KEY`` did not seal, or that was altered."""
 
 
+def derived_key(info):
+    """32 bytes derived from ``SECRET_KEY`` by HKDF-SHA256 for the one use that ``info``
+    (HKDF's context) names: no two uses share a key."""
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info).derive(
+        current_app.config["SECRET_KEY"].encode())
+
+
+def fernet(info):
+    """The app's Fernet for the use ``info`` names (:func:`derived_key`), built on first use."""
+    built = current_app.extensions.setdefault("luffy_fernets", {})
+    if info not in built:
+        built[info] = Fernet(base64.urlsafe_b64encode(derived_key(info)))
+    return built[info]
+
+
 def _fernet():
-    """The app's Fernet, built on first use from ``SECRET_KEY``."""
-    extensions = current_app.extensions
-    if "luffy_messages" not in extensions:
-        key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=KEY_INFO).derive(
-            current_app.config["SECRET_KEY"].encode())
-        extensions["luffy_messages"] = Fernet(base64.urlsafe_b64encode(key))
-    return extensions["luffy_messages"]
+    """The Fernet of queued messages."""
+    return fernet(KEY_INFO)
 
 
 def seal(message):

@@ -1,9 +1,9 @@
-"""The account and refresh-token tables."""
+"""The account, refresh-token, security-log and two-factor tables."""
 
 from datetime import datetime, timezone
 from decimal import Decimal
 
-from sqlalchemy import ForeignKey, Numeric, String, false, or_, select
+from sqlalchemy import BigInteger, ForeignKey, Index, Numeric, String, false, or_, select
 from sqlalchemy.dialects import mysql
 from sqlalchemy.orm import Mapped, mapped_column, validates
 
@@ -55,6 +55,9 @@ class User(db.Model):
     # Bumped when every session must end (password change, deactivation): access
     # tokens carry the version they were issued under in their "ver" claim.
     token_version: Mapped[int] = mapped_column(default=0)
+    # Two-factor is on (luffy/core/twofactor.py): read with the account at login, so that
+    # an account without it pays no extra query.
+    two_factor: Mapped[bool] = mapped_column(default=False, server_default=false())
     date_joined: Mapped[datetime] = mapped_column(default=utcnow)
     last_login: Mapped[datetime | None]
 
@@ -124,3 +127,54 @@ class RefreshToken(db.Model):
     def __repr__(self):
         return f"<RefreshToken {self.jti} user={self.user_id}>"
 
+
+
+class Event(db.Model):
+    """One entry of an account's security log (:mod:`luffy.core.events`): what happened,
+    when, from which address and user agent; never a password, code or token."""
+
+    __tablename__ = "events"
+    __table_args__ = (Index("ix_events_account_id_id", "account_id", "id"),)  # a page of one account
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    type: Mapped[str] = mapped_column(String(32))
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    ip: Mapped[str | None] = mapped_column(String(45))
+    user_agent: Mapped[str | None] = mapped_column(String(255))
+    method: Mapped[str | None] = mapped_column(String(16))  # a login's: password, sms, register, 2fa
+
+    def __repr__(self):
+        return f"<Event {self.id} {self.type} account={self.account_id}>"
+
+
+class TwoFactor(db.Model):
+    """An account's TOTP secret, encrypted (:mod:`luffy.core.twofactor`); waiting for its
+    first code until ``confirmed_at``."""
+
+    __tablename__ = "two_factor"
+
+    account_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"),
+                                            primary_key=True, autoincrement=False)
+    secret: Mapped[str] = mapped_column(String(255))  # a Fernet token, never the secret
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    confirmed_at: Mapped[datetime | None]
+    # The last time step whose code was taken: each step's code serves once.
+    last_step: Mapped[int | None] = mapped_column(BigInteger)
+
+    def __repr__(self):
+        return f"<TwoFactor account={self.account_id}>"
+
+
+class RecoveryCode(db.Model):
+    """One recovery code of an account, by its hash (never the code); single use."""
+
+    __tablename__ = "recovery_codes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    digest: Mapped[str] = mapped_column(String(64))
+    used_at: Mapped[datetime | None]
+
+    def __repr__(self):
+        return f"<RecoveryCode {self.id} account={self.account_id}>"

@@ -4,7 +4,7 @@ A wrong code and an unknown account are the same 400 on ``code``, and the accoun
 looked up only once the code matched, so timing tells nothing either.
 """
 
-from luffy.core import accounts, codes
+from luffy.core import accounts, codes, events
 from luffy.core.models import User
 from luffy.core.strength import password_problems
 from luffy.errors import APIError
@@ -33,4 +33,5 @@ def reset_password(identifier, code, new_password):
     accounts.refuse_weak(user, new_password, "new_password")
     if not codes.consume(claim):
         raise APIError.invalid({"code": [codes.WRONG_CODE]})
+    events.record(user.id, "password_reset")
     accounts.set_password(user, new_password)

@@ -8,7 +8,7 @@ it. The account and its first session are one transaction.
 
 from sqlalchemy.exc import IntegrityError
 
-from luffy.core import accounts, codes, sessions
+from luffy.core import accounts, codes, events, sessions
 from luffy.core.strength import password_problems
 from luffy.errors import APIError
 from luffy.extensions import db
@@ -43,6 +43,7 @@ def register(form):
     try:
         user = accounts.add(username, password, email=form["email"], mobile=mobile,
                             nickname=form["nickname"])
+        events.record(user.id, "login", method="register")
         access, refresh = sessions.start(user)
         db.session.commit()
     except IntegrityError:  # an account with one of these identifiers was committed meanwhile

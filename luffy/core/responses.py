@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 from flask import current_app, jsonify, request
 from flask_jwt_extended import set_access_cookies, set_refresh_cookies, unset_jwt_cookies
 
+from luffy.core.mfa import Challenge
 from luffy.errors import APIError
 
 TRUE = ("1", "true", "yes", "on")
@@ -78,7 +79,11 @@ def clear_cookies(response):
 
 def login_response(answer, cookies, status=200):
     """The login answer (a :class:`~luffy.core.sessions.LoginAnswer`): tokens in the body,
-    or cookies."""
+    or cookies. A :class:`~luffy.core.mfa.Challenge` answers the second step's token
+    instead, and no cookie."""
+    if isinstance(answer, Challenge):
+        return no_store(jsonify(mfa_required=True, mfa_token=answer.mfa_token,
+                                methods=list(answer.methods))), status
     if not cookies:
         return no_store(jsonify(token=answer.token, refresh=answer.refresh,
                                 cart_total=answer.cart_total)), status

@@ -100,6 +100,21 @@ class LoginAnswerSchema(Schema):
                                 metadata={"description": "null when the cart store is down"})
 
 
+class MfaRequiredSchema(Schema):
+    """A login of an account with two-factor on: no tokens yet, the second step's token."""
+
+    mfa_required = fields.Boolean(required=True, metadata={"enum": [True]})
+    mfa_token = fields.String(required=True, metadata={
+        "description": "for `POST /users/login/2fa` only; lives `MFA_TOKEN_EXPIRES` seconds, "
+                       "dies after 5 wrong codes"})
+    methods = fields.List(fields.String(), required=True,
+                          metadata={"description": "`totp`, `recovery_code`"})
+
+
+# What a password or SMS login answers: the tokens, or the second step's token.
+LOGIN_OR_MFA = {"oneOf": [LoginAnswerSchema, MfaRequiredSchema]}
+
+
 class EmptySchema(Schema):
     """``{}``."""
 
@@ -116,6 +131,22 @@ class UserSchema(Schema):
     avatar = fields.String(metadata={"description": "absolute URL or empty"})
     money = fields.Float(metadata={"description": "rounded to cents"})
     credit = fields.Integer()
+
+
+def profile(account):
+    """What :class:`UserSchema` dumps for ``account``, as a plain function: ``/users/me``
+    answers with it on every request (tests/test_profile_dump.py holds the two equal)."""
+    return {
+        "id": int(account.id),
+        "username": str(account.username),
+        "email": account.email or "",
+        "email_verified": bool(account.email_verified),
+        "mobile": None if account.mobile is None else str(account.mobile),
+        "nickname": str(account.nickname),
+        "avatar": str(account.avatar),
+        "money": float(account.money),
+        "credit": int(account.credit),
+    }
 
 
 class ErrorSchema(Schema):

@@ -13,7 +13,8 @@ import redis
 from flask import current_app
 from sqlalchemy import update
 
-from luffy.core import revocation, tokens
+from luffy import speed
+from luffy.core import events, revocation, tokens
 from luffy.core.models import RefreshToken, utcnow
 from luffy.extensions import db, redis_clients
 
@@ -43,8 +44,11 @@ def answer(user_id, access, refresh):
 
 
 def login(user):
-    """Open a session for the authenticated ``user`` and commit: the login answer."""
-    access, refresh = start(user)
+    """Open a session for the authenticated ``user`` and commit: the login answer. Its
+    last login and the refresh token's record are one write (:func:`luffy.speed.record_login`)."""
+    access = tokens.issue_access(user)
+    refresh, record = tokens.new_refresh(user.id)
+    speed.record_login(user, record)
     db.session.commit()
     return answer(user.id, access, refresh)
 
@@ -65,6 +69,8 @@ def refresh(raw, csrf=None):
     token = tokens.check(raw, "refresh", csrf=csrf, lock=rotate)
     answer = {"access": tokens.issue_access(token.account)}
     if not rotate:
+        if token.legacy:  # its first use made it a session (tokens._adopt): keep that
+            db.session.commit()
         return answer
     if current_app.config["JWT_BLACKLIST_AFTER_ROTATION"]:
         # Single use, atomically: of N concurrent refreshes one UPDATE matches the row.
@@ -86,6 +92,7 @@ def logout(raw, csrf=None, access=None):
     along (of the same account) goes on the denylist."""
     token = tokens.check(raw, "refresh", csrf=csrf, lock=True)
     revocation.revoke_family(token.stored.family)
+    events.record(token.user_id, "logout")
     db.session.commit()
     if access is not None and access.user_id == token.user_id:
         revocation.deny(access)

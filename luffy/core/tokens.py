@@ -9,6 +9,11 @@ account's token version) and the profile claims; refresh tokens ``user_id`` and
 
 :func:`check` returns a :class:`Token`, with the :class:`Account` it read when it read
 one: never an ORM entity, never a bare database row.
+
+While ``LEGACY_JWT_SECRET_KEY`` is set, the same check honours the old Django backend's
+simplejwt tokens (HS256, no ``kid``) for the accounts imported under their ids
+(:mod:`luffy.legacy`): an old access token as an access token of token version 0, an old
+refresh token adopted as a luffy session on its first use (:func:`_adopt`).
 """
 
 import base64
@@ -16,35 +21,40 @@ import hmac
 import json
 import logging
 import math
+import re
 import uuid
-from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from decimal import Decimal
+from typing import NamedTuple
 
 import jwt as pyjwt
 from flask import current_app
 from flask_jwt_extended import create_access_token, create_refresh_token
 from sqlalchemy import bindparam, select
 
-from luffy import logs
+from luffy import logs, speed
 from luffy.core import revocation
 from luffy.core.keys import KeyRing
 from luffy.core.models import RefreshToken, User, utcnow
 from luffy.errors import APIError
 from luffy.extensions import db
-from luffy.speed import read_row
+from luffy.legacy.models import LegacyAccount, LegacyBlacklistedToken
 
 log = logging.getLogger(__name__)
+speed.prepare_hmac_keys_once()  # PyJWT checks each HS key once, not on every call
 
 # users.id is a 32-bit INTEGER on PostgreSQL and MySQL: no account has a larger id.
 MAX_USER_ID = 2**31 - 1
 TOKEN_TYPES = ("access", "refresh")
+LEGACY_ALGORITHM = "HS256"  # simplejwt's default, the old backend's
+LEGACY_USER_ID = re.compile(r"[1-9][0-9]{0,9}", re.ASCII)  # simplejwt may write the id as text
+LEGACY_JTI_LENGTH = 36  # simplejwt: uuid4().hex, 32; luffy's record holds 36
 
 
-@dataclass(frozen=True, slots=True)
-class Account:
+class Account(NamedTuple):
     """An account as a token's request knows it: its profile and the state that decides
-    whether its tokens live (the password hash is never read for it)."""
+    whether its tokens live (the password hash is never read for it). A named tuple:
+    read-only, and made from a row at the cost of a tuple."""
 
     id: int
     username: str
@@ -61,11 +71,10 @@ class Account:
     @classmethod
     def of(cls, user):
         """The account of a :class:`~luffy.core.models.User` entity."""
-        return cls(**{name: getattr(user, name) for name in cls.__slots__})
+        return cls._make(getattr(user, name) for name in cls._fields)
 
 
-@dataclass(frozen=True, slots=True)
-class StoredToken:
+class StoredToken(NamedTuple):
     """A refresh token's record: its row, the login (``family``) it descends from, and
     whether a rotation already replaced it."""
 
@@ -74,8 +83,7 @@ class StoredToken:
     used_at: datetime | None
 
 
-@dataclass(frozen=True, slots=True)
-class Token:
+class Token(NamedTuple):
     """A token luffy issued and still honours, as :func:`check` found it."""
 
     type: str  # "access" or "refresh"
@@ -85,17 +93,26 @@ class Token:
     version: int | None  # access tokens: the account's token version when issued
     account: Account | None = None  # read by the check when asked for (always for refresh)
     stored: StoredToken | None = None  # refresh tokens: their record
+    legacy: bool = False  # signed by the old backend (LEGACY_JWT_SECRET_KEY)
 
 
 # What a token's request reads of its account: the profile /users/me answers and the
 # state the check decides on; a refresh reads its token's record with it, in one join.
-ACCOUNT_COLUMNS = tuple(getattr(User, name) for name in Account.__slots__)
-ACCOUNT = select(*ACCOUNT_COLUMNS).where(User.id == bindparam("user_id"))
-ACCOUNT_WITH_TOKEN = select(
+# Each is compiled once and run outside the ORM (luffy.speed.CompiledRead).
+ACCOUNT_COLUMNS = tuple(getattr(User, name) for name in Account._fields)
+ACCOUNT = speed.CompiledRead(select(*ACCOUNT_COLUMNS).where(User.id == bindparam("user_id")))
+ACCOUNT_WITH_TOKEN = speed.CompiledRead(select(
     *ACCOUNT_COLUMNS, RefreshToken.id.label("token_id"), RefreshToken.user_id.label("token_user"),
     RefreshToken.family, RefreshToken.used_at, RefreshToken.revoked_at,
-).join_from(RefreshToken, User).where(RefreshToken.jti == bindparam("jti"))
+).join_from(RefreshToken, User).where(RefreshToken.jti == bindparam("jti")))
 ACCOUNT_FIELDS = len(ACCOUNT_COLUMNS)
+# An old backend's token names an account by its old id: honoured only for an account
+# imported under that very id (one that took a new id is another person's old id).
+LEGACY_ACCOUNT = select(*ACCOUNT_COLUMNS).join(
+    LegacyAccount, LegacyAccount.account_id == User.id
+).where(LegacyAccount.old_id == bindparam("user_id"), User.id == bindparam("user_id"))
+LEGACY_BLACKLISTED = select(LegacyBlacklistedToken.jti).where(
+    LegacyBlacklistedToken.jti == bindparam("jti"))
 
 
 def check(raw, token_type=None, *, csrf=None, account=False, lock=False):
@@ -115,24 +132,27 @@ def check(raw, token_type=None, *, csrf=None, account=False, lock=False):
        this account, not revoked, the account active. A rotated token that comes back
        ends its whole family (reuse detection) when ``JWT_BLACKLIST_AFTER_ROTATION``.
     """
-    claims = _decode(raw)
-    if not well_formed(claims, token_type):
+    claims, legacy = _decode(raw)
+    if legacy:
+        claims = legacy_claims(claims, token_type)
+    if claims is None or not (legacy or well_formed(claims, token_type)):
         raise APIError.token_not_valid()
     if csrf is not None and not hmac.compare_digest(claims.get("csrf", "").encode(), csrf.encode()):
         raise APIError.token_not_valid("CSRF double submit tokens do not match")
     kind, user_id = claims["token_type"], claims["user_id"]
     logs.identify(user_id)
-    token = Token(kind, user_id, claims["jti"], claims["exp"], claims.get("ver"))
+    token = Token(kind, user_id, claims["jti"], claims["exp"], claims.get("ver"), None, None, legacy)
     if kind == "refresh":
         return _check_stored(token, lock)
     if revocation.access_revoked(token):
         raise APIError.token_not_valid()
-    if account:
-        row = read_row(ACCOUNT, {"user_id": user_id})
-        found = Account(*row) if row is not None else None
+    if account or legacy:  # an old token's account is always read: imported under its id?
+        row = (speed.read_row(LEGACY_ACCOUNT, {"user_id": user_id}) if legacy
+               else ACCOUNT.first({"user_id": user_id}))
+        found = Account._make(row) if row is not None else None
         if found is None or not found.is_active or token.version < found.token_version:
             raise APIError.token_not_valid()
-        token = Token(kind, user_id, token.jti, token.expires_at, token.version, found)
+        token = token._replace(account=found)
     return token
 
 
@@ -140,18 +160,43 @@ def _check_stored(token, lock):
     """Step 4 of :func:`check`."""
     if lock:
         lock_account(token.user_id)
-        row = db.session.execute(ACCOUNT_WITH_TOKEN, {"jti": token.jti}).first()
+        row = db.session.execute(ACCOUNT_WITH_TOKEN.statement, {"jti": token.jti}).first()
     else:
-        row = read_row(ACCOUNT_WITH_TOKEN, {"jti": token.jti})
+        row = ACCOUNT_WITH_TOKEN.first({"jti": token.jti})
+    if row is None and token.legacy:
+        row = _adopt(token)
     if row is None:
         raise APIError.token_not_valid()
-    found = Account(*row[:ACCOUNT_FIELDS])
+    found = Account._make(row[:ACCOUNT_FIELDS])
     if row.token_user != token.user_id or row.revoked_at is not None or not found.is_active:
         raise APIError.token_not_valid()
     stored = StoredToken(row.token_id, row.family, row.used_at)
     if stored.used_at is not None and current_app.config["JWT_BLACKLIST_AFTER_ROTATION"]:
         reuse_detected(token.user_id, stored.family)
-    return Token(token.type, token.user_id, token.jti, token.expires_at, None, found, stored)
+    return token._replace(account=found, stored=stored)
+
+
+def _adopt(token):
+    """An old backend's refresh token used for the first time becomes a luffy session:
+    its record (its jti, a family of its own, its expiry) is added to the request's
+    transaction, which the caller commits. Refused (None) when its account was not
+    imported under its id, is inactive, or has had its sessions ended in luffy (token
+    version above 0), and when the old backend blacklisted it. Under the account's lock,
+    so that two first uses make one record; the row as :func:`_check_stored` reads it."""
+    lock_account(token.user_id)
+    row = db.session.execute(ACCOUNT_WITH_TOKEN.statement, {"jti": token.jti}).first()
+    if row is not None:  # adopted by a concurrent first use
+        return row
+    found = db.session.execute(LEGACY_ACCOUNT, {"user_id": token.user_id}).first()
+    if (found is None or not found.is_active or found.token_version > 0
+            or db.session.execute(LEGACY_BLACKLISTED, {"jti": token.jti}).first() is not None):
+        return None
+    expires_at = datetime.fromtimestamp(token.expires_at, timezone.utc).replace(tzinfo=None)
+    db.session.add(RefreshToken(jti=token.jti, family=token.jti, user_id=token.user_id,
+                                expires_at=expires_at))
+    db.session.flush()
+    log.info("old backend's refresh token adopted as a session of user %s", token.user_id)
+    return db.session.execute(ACCOUNT_WITH_TOKEN.statement, {"jti": token.jti}).first()
 
 
 def reuse_detected(user_id, family):
@@ -218,8 +263,11 @@ def _decode(raw):
     """
     config = current_app.config
     try:
-        key = keyring().verifying.get(_kid(raw))
+        kid = _kid(raw)
+        key = keyring().verifying.get(kid)
         if key is None:
+            if kid is None and config["LEGACY_JWT_SECRET_KEY"]:
+                return _decode_legacy(raw, config), True
             raise APIError.token_not_valid()
         claims = pyjwt.decode(
             raw, key, algorithms=config["JWT_DECODE_ALGORITHMS"],
@@ -229,7 +277,32 @@ def _decode(raw):
                      "require": ["exp", "iat", "jti"]})
     except (ValueError, TypeError, pyjwt.PyJWTError):  # ValueError: base64, JSON, text
         raise APIError.token_not_valid() from None
-    return claims
+    return claims, False
+
+
+def _decode_legacy(raw, config):
+    """The claims of a token the old backend signed: HS256 by ``LEGACY_JWT_SECRET_KEY``,
+    unexpired (simplejwt's settings: no audience, no issuer)."""
+    return pyjwt.decode(raw, config["LEGACY_JWT_SECRET_KEY"], algorithms=[LEGACY_ALGORITHM],
+                        leeway=config["JWT_DECODE_LEEWAY"],
+                        options={"verify_aud": False, "require": ["exp", "iat", "jti"]})
+
+
+def legacy_claims(claims, token_type=None):
+    """The claims of an old backend's token as :func:`check` reads them (``user_id`` an
+    int, token version 0), or None unless they are what simplejwt issues: ``token_type``
+    (of ``token_type`` when given), ``jti`` (text), ``exp`` and ``iat`` (numbers) and
+    ``user_id``, an int or, here and only here, its decimal text."""
+    kind, user_id, jti = claims.get("token_type"), claims.get("user_id"), claims.get("jti")
+    if kind not in TOKEN_TYPES or token_type not in (None, kind):
+        return None
+    if type(user_id) is str and LEGACY_USER_ID.fullmatch(user_id):
+        user_id = int(user_id)
+    if not (_is_int(user_id) and 1 <= user_id <= MAX_USER_ID and isinstance(jti, str)
+            and 0 < len(jti) <= LEGACY_JTI_LENGTH
+            and _is_time(claims.get("exp")) and _is_time(claims.get("iat"))):
+        return None
+    return {"token_type": kind, "user_id": user_id, "jti": jti, "exp": claims["exp"], "ver": 0}
 
 
 def issue_access(account):
@@ -238,14 +311,23 @@ def issue_access(account):
     return create_access_token(account, additional_claims={"token_type": "access"})
 
 
+def new_refresh(user_id, family=None):
+    """A new refresh token in ``family`` (a new one at login) and the columns of its
+    record, which the caller writes: ``(token, row)``."""
+    jti = str(uuid.uuid4())
+    now = utcnow()
+    row = {"jti": jti, "family": family or jti, "user_id": user_id, "created_at": now,
+           "expires_at": now + current_app.config["JWT_REFRESH_TOKEN_EXPIRES"]}
+    token = create_refresh_token(user_id, additional_claims={"token_type": "refresh", "jti": jti})
+    return token, row
+
+
 def issue_refresh(user_id, family=None):
     """A new refresh token, recorded by jti in ``family`` (a new one at login) in the
     request's transaction, which the caller commits."""
-    jti = str(uuid.uuid4())
-    lifetime = current_app.config["JWT_REFRESH_TOKEN_EXPIRES"]
-    db.session.add(RefreshToken(jti=jti, family=family or jti, user_id=user_id,
-                                expires_at=utcnow() + lifetime))
-    return create_refresh_token(user_id, additional_claims={"token_type": "refresh", "jti": jti})
+    token, row = new_refresh(user_id, family)
+    db.session.add(RefreshToken(**row))
+    return token
 
 
 def keyring():
