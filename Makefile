@@ -1,5 +1,7 @@
 # Two commands: `make run` installs and serves luffy on the embedded default,
-# `make test` installs and runs the tests. Both create .venv on first use.
+# `make test` installs and runs the tests (all of them: CI's suite). Both create .venv
+# on first use. `make test-fast` leaves out the slow, load and browser tests (their
+# markers are in setup.cfg).
 # constraints.txt pins the versions the tests last passed with (pip freeze of .venv).
 
 PYTHON ?= python3
@@ -8,7 +10,7 @@ PY := $(VENV)/bin/python
 PORT ?= 5000
 PYTEST_ARGS ?=
 
-.PHONY: run test install install-test clean
+.PHONY: run test test-fast install install-test clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +36,9 @@ run: install
 
 test: install-test
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-fast: install-test
+	$(PY) -m pytest -m 'not slow and not load and not e2e' $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache

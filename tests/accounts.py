@@ -1,12 +1,60 @@
-"""Helpers of the accounts tests: read the codes the log backends wrote."""
+"""Accounts in the tests: creating them, logging in, and the requests of a sign-up.
+
+``add_user`` creates an account through the service the CLI uses; ``AuthActions``
+logs in for real (the ``auth`` fixture); ``Outbox`` reads the codes the development
+(log) backends wrote (the ``outbox`` fixture); ``turn_on`` sets two-factor up.
+"""
 
 import logging
+import time
+from base64 import b64encode
 
-import pytest
+import pyotp
 
+from luffy.core import accounts
+from luffy.core.models import User
+from luffy.extensions import db
 from tests.standins import code_in
 
+PASSWORD = "correct horse battery"
 STRONG = "a long and unusual passphrase"
+
+
+def add_user(app, username="alice", password=PASSWORD, email="Alice@Example.com",
+             mobile="13800000001", **profile):
+    """Create an account in ``app`` through the service that the CLI uses; detached."""
+    with app.app_context():
+        user = accounts.create(username, password, email=email, mobile=mobile, **profile)
+        db.session.refresh(user)
+        db.session.expunge(user)
+        return user
+
+
+class AuthActions:
+    """Log in for real and build the headers of authenticated requests."""
+
+    def __init__(self, client):
+        self.client = client
+
+    def login(self, username="alice", password=PASSWORD, **kwargs):
+        """POST the login form as JSON; returns the response."""
+        return self.client.post("/users/login/", json={"username": username, "password": password},
+                                **kwargs)
+
+    def tokens(self, username="alice", password=PASSWORD):
+        """The login answer; fails the test if the login fails."""
+        response = self.login(username, password)
+        assert response.status_code == 200, response.get_json()
+        return response.get_json()
+
+    def headers(self, username="alice", password=PASSWORD):
+        """``Authorization: Bearer`` with a fresh access token."""
+        return {"Authorization": f"Bearer {self.tokens(username, password)['token']}"}
+
+    @staticmethod
+    def basic(username="alice", password=PASSWORD):
+        """``Authorization: Basic``."""
+        return {"Authorization": "Basic " + b64encode(f"{username}:{password}".encode()).decode()}
 
 
 class Outbox:
@@ -32,12 +80,6 @@ class Outbox:
         return code_in(texts[-1])
 
 
-@pytest.fixture
-def outbox(caplog):
-    """What the log backends sent."""
-    return Outbox(caplog)
-
-
 def send_sms(client, mobile, purpose=None, address="10.1.0.1"):
     """``POST /users/sms/<mobile>`` from ``address``."""
     body = {} if purpose is None else {"purpose": purpose}
@@ -56,3 +98,38 @@ def errors_of(response):
     body = response.get_json()
     assert response.status_code == 400 and body["code"] == "invalid", body
     return body["errors"]
+
+
+def code_at(secret, offset=0):
+    """The TOTP code of ``secret`` for the current 30-second step plus ``offset`` steps."""
+    totp = pyotp.TOTP(secret)
+    return totp.generate_otp(totp.timecode(time.time()) + offset)
+
+
+def begin(client, headers, password=PASSWORD):
+    """``POST /users/2fa/totp``: the first step of setting two-factor up."""
+    return client.post("/users/2fa/totp", headers=headers, json={"password": password})
+
+
+def turn_on(client, headers):
+    """Set two-factor up for the headers' account: ``(secret, recovery codes)``."""
+    secret = begin(client, headers).get_json()["secret"]
+    answer = client.post("/users/2fa/totp/confirm", headers=headers, json={"code": code_at(secret)})
+    assert answer.status_code == 200, answer.get_json()
+    return secret, answer.get_json()["recovery_codes"]
+
+
+def stored_hash(app, user_id):
+    with app.app_context():
+        return db.session.get(User, user_id).password
+
+
+def store_hash(app, user_id, value):
+    """Put ``value`` in the password column, as a migration from another system would."""
+    with app.app_context():
+        db.session.get(User, user_id).password = value
+        db.session.commit()
+
+
+def login(client, username="alice", password=PASSWORD):
+    return client.post("/users/login/", json={"username": username, "password": password})

@@ -1,37 +1,59 @@
-"""Fixtures: an app on SQLite + fakeredis, or on the real PostgreSQL/MariaDB and Redis.
+"""Fixtures: an app on SQLite + fakeredis, or on the real PostgreSQL/MariaDB and Redis
+that ``LUFFY_TEST_DATABASE_URL`` and ``LUFFY_TEST_REDIS_URL`` name (``tests/backends.py``).
 
-Set ``LUFFY_TEST_DATABASE_URL`` (a database of the tests' own: it is wiped) and
-``LUFFY_TEST_REDIS_URL`` (a Redis DB number of their own: it is flushed) to run
-every test against real servers; ``.ci/run`` does.
+Fixtures live here; the helpers that tests import live in plain modules beside it:
+``accounts.py`` (accounts, logging in, codes), ``backends.py`` (the URLs),
+``servers.py`` (gunicorn and Celery workers), ``standins.py`` (the message
+providers), ``throwaway.py`` (servers a test may stop).
 """
 
-import os
-from base64 import b64encode
+import copy
+from collections import namedtuple
 
 import fakeredis
 import pytest
 import redis
 from flask_migrate import upgrade
-from sqlalchemy import text
+from sqlalchemy import event, text
 
-from luffy import create_app
-from luffy.core import accounts
+from luffy import create_app, openapi
 from luffy.core.models import Event, RefreshToken, User
 from luffy.extensions import db
 from luffy.legacy.models import LegacyAccount, LegacyBlacklistedToken
-from tests.servers import BROKER_URL
-
-DATABASE_URL = os.environ.get("LUFFY_TEST_DATABASE_URL")
-REDIS_URL = os.environ.get("LUFFY_TEST_REDIS_URL")
-PASSWORD = "correct horse battery"
-# What a production start needs besides its secret: no development-only message backend,
-# and a broker (never connected to unless a message is sent).
-PRODUCTION_MESSAGES = {"MAIL_SERVER": "127.0.0.1", "SMS_BACKEND": "webhook",
-                       "SMS_WEBHOOK_URL": "http://127.0.0.1:9/sms", "CELERY_BROKER_URL": BROKER_URL}
+from tests.accounts import AuthActions, Outbox, add_user
+from tests.backends import DATABASE_URL, REDIS_URL
+from tests.standins import SmsProvider
 
 
 def pytest_report_header():
     return f"luffy: database {DATABASE_URL or 'sqlite (memory)'}, redis {REDIS_URL or 'fakeredis'}"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def one_document_per_route_table():
+    """Build the OpenAPI document once per route table, not once per app.
+
+    ``luffy.openapi.build_spec`` reads nothing but the routes and their views, and the
+    suite builds a thousand apps with one table: the document was half the cost of
+    each. A table not seen before (a test's own views) is built for real, each app
+    gets its own copy, and ``test_openapi.py`` tests ``build_spec`` itself.
+    """
+    build = getattr(openapi, "build_spec", None)
+    if build is None:  # luffy no longer builds it per app: nothing to save
+        yield
+        return
+    built = {}
+
+    def build_spec(app):
+        table = tuple((rule.rule, rule.endpoint, frozenset(rule.methods or ()),
+                       app.view_functions[rule.endpoint]) for rule in app.url_map.iter_rules())
+        if table not in built:
+            built[table] = build(app)
+        return copy.deepcopy(built[table])
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(openapi, "build_spec", build_spec)
+        yield
 
 
 @pytest.fixture(scope="session")
@@ -111,16 +133,6 @@ def runner(app):
     return app.test_cli_runner()
 
 
-def add_user(app, username="alice", password=PASSWORD, email="Alice@Example.com",
-             mobile="13800000001", **profile):
-    """Create an account in ``app`` through the service that the CLI uses; detached."""
-    with app.app_context():
-        user = accounts.create(username, password, email=email, mobile=mobile, **profile)
-        db.session.refresh(user)
-        db.session.expunge(user)
-        return user
-
-
 @pytest.fixture
 def make_user(app):
     """Create accounts in ``app``."""
@@ -129,35 +141,14 @@ def make_user(app):
 
 @pytest.fixture
 def user(make_user):
-    """One active account, alice."""
+    """One active account, alice, with a profile."""
     return make_user(nickname="Alice", money="12.50", credit=30)
 
 
-class AuthActions:
-    """Log in for real and build the headers of authenticated requests."""
-
-    def __init__(self, client):
-        self.client = client
-
-    def login(self, username="alice", password=PASSWORD, **kwargs):
-        """POST the login form as JSON; returns the response."""
-        return self.client.post("/users/login/", json={"username": username, "password": password},
-                                **kwargs)
-
-    def tokens(self, username="alice", password=PASSWORD):
-        """The login answer; fails the test if the login fails."""
-        response = self.login(username, password)
-        assert response.status_code == 200, response.get_json()
-        return response.get_json()
-
-    def headers(self, username="alice", password=PASSWORD):
-        """``Authorization: Bearer`` with a fresh access token."""
-        return {"Authorization": f"Bearer {self.tokens(username, password)['token']}"}
-
-    @staticmethod
-    def basic(username="alice", password=PASSWORD):
-        """``Authorization: Basic``."""
-        return {"Authorization": "Basic " + b64encode(f"{username}:{password}".encode()).decode()}
+@pytest.fixture
+def alice(client):
+    """alice, bare, created in the app of ``client`` (which a module may override)."""
+    return add_user(client.application)
 
 
 @pytest.fixture
@@ -170,6 +161,65 @@ def auth(client):
 def auth_headers(auth, user):
     """Bearer headers of alice."""
     return auth.headers()
+
+
+@pytest.fixture
+def outbox(caplog):
+    """What the log backends sent."""
+    return Outbox(caplog)
+
+
+Statement = namedtuple("Statement", "sql isolation_level")
+
+
+@pytest.fixture
+def statements(app):
+    """Every SQL statement the app runs from now on, with the isolation level it ran at.
+
+    On PostgreSQL they are counted where psycopg takes them, its cursors (pooled
+    connections get a recording ``cursor_factory`` while they are checked out): the
+    one-row reads of ``luffy.speed.CompiledRead`` go to the driver without SQLAlchemy's
+    execution events. A statement in autocommit is ``AUTOCOMMIT``, as SQLAlchemy names
+    the isolation level that sets it; psycopg sends ``BEGIN`` before the first statement
+    that is not. Other drivers: SQLAlchemy's ``before_cursor_execute``.
+    """
+    seen = []
+    with app.app_context():
+        engine = db.engine
+    if engine.dialect.driver == "psycopg":
+        import psycopg
+
+        class Recording(psycopg.Cursor):
+            def execute(self, query, params=None, **kwargs):
+                seen.append(Statement(str(query), "AUTOCOMMIT" if self.connection.autocommit else None))
+                return super().execute(query, params, **kwargs)
+
+        def checkout(dbapi_connection, _record, _proxy):
+            dbapi_connection.cursor_factory = Recording
+
+        def checkin(dbapi_connection, _record):
+            if dbapi_connection is not None:
+                dbapi_connection.cursor_factory = psycopg.Cursor
+
+        listeners = [(engine.pool, "checkout", checkout), (engine.pool, "checkin", checkin)]
+    else:
+        def record(conn, _cursor, sql, _params, _context, _executemany):
+            seen.append(Statement(sql, conn.get_execution_options().get("isolation_level")))
+
+        listeners = [(engine, "before_cursor_execute", record)]
+    for target, name, listener in listeners:
+        event.listen(target, name, listener)
+    yield seen
+    for target, name, listener in listeners:
+        event.remove(target, name, listener)
+
+
+@pytest.fixture
+def gateway():
+    """An SMS gateway stand-in (``tests/standins.py``) for the webhook backend."""
+    provider = SmsProvider()
+    yield provider
+    provider.close()
 
 
 @pytest.fixture

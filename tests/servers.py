@@ -1,27 +1,33 @@
 """Boot ``gunicorn wsgi:app`` on a free loopback port, and its Celery worker
 (``celery -A wsgi:celery worker``), the way they are deployed.
 
-Production needs a broker: ``BROKER_URL`` is ``LUFFY_TEST_BROKER_URL``, else
-``LUFFY_TEST_REDIS_URL``, else the machine's Redis (DB 6). A server that sends no
-message never connects to it; one that does needs a :class:`Worker` with the same
-environment and a queue of its own (``queue_name``).
+Production needs a broker (``tests/backends.py``'s ``BROKER_URL``). A server that
+sends no message never connects to it; one that does needs a :class:`Worker` with the
+same environment and a queue of its own (``queue_name``). ``race`` sends requests
+released together from threads.
 """
 
 import json
 import os
+import re
 import secrets
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
+from tests.backends import BROKER_URL
+
 ROOT = Path(__file__).resolve().parent.parent
-BROKER_URL = (os.environ.get("LUFFY_TEST_BROKER_URL") or os.environ.get("LUFFY_TEST_REDIS_URL")
-              or "redis://127.0.0.1:6379/6")
+# What a production start needs besides its secret: no development-only message backend,
+# and a broker (never connected to unless a message is sent); config.py refuses the rest.
+PRODUCTION_MESSAGES = {"MAIL_SERVER": "127.0.0.1", "SMS_BACKEND": "webhook",
+                       "SMS_WEBHOOK_URL": "http://127.0.0.1:9/sms", "CELERY_BROKER_URL": BROKER_URL}
 
 
 def free_port():
@@ -41,11 +47,7 @@ def server_env(database_url, redis_url=None, **settings):
     env.update(SECRET_KEY=secrets.token_hex(32), DATABASE_URL=database_url, PYTHONUNBUFFERED="1")
     env.pop("CART_REDIS_URL", None)
     env["REDIS_URL"] = redis_url or "memory://"
-    # Production refuses the development-only message backends, and a start without a
-    # broker (config.py).
-    settings = {"MAIL_SERVER": "127.0.0.1", "SMS_BACKEND": "webhook",
-                "SMS_WEBHOOK_URL": "http://127.0.0.1:9/sms", "CELERY_BROKER_URL": BROKER_URL,
-                **settings}
+    settings = {**PRODUCTION_MESSAGES, **settings}
     for key, value in settings.items():
         env[f"LUFFY_{key}"] = value if isinstance(value, str) else json.dumps(value)
     return env
@@ -105,6 +107,22 @@ class Server:
         self.stop()
 
 
+class BareServer(Server):
+    """``gunicorn`` with no arguments at all: everything from ``gunicorn.conf.py`` and ``env``."""
+
+    def __init__(self, env, port, log_path):  # not super(): it passes -b and -w
+        self.port, self.url = port, f"http://127.0.0.1:{port}"
+        self.log = open(log_path, "w")
+        self.process = subprocess.Popen([sys.executable, "-m", "gunicorn"], cwd=ROOT, env=env,
+                                        stdout=self.log, stderr=subprocess.STDOUT)
+        self.wait_ready()
+
+
+def booted_workers(log_path):
+    """The pids of the workers a gunicorn log says were booted."""
+    return re.findall(r"Booting worker with pid: (\d+)", log_path.read_text())
+
+
 def request(method, url, body=None, headers=None, form=False):
     """``(status, headers, json)`` of one HTTP request; error statuses are answers too."""
     data = None
@@ -123,6 +141,23 @@ def request(method, url, body=None, headers=None, form=False):
             return r.status, r.headers, json.loads(r.read() or b"null")
     except urllib.error.HTTPError as e:
         return e.code, e.headers, json.loads(e.read() or b"null")
+
+
+def race(url, bodies):
+    """POST each of ``bodies`` to ``url`` from its own thread, released together; the answers."""
+    barrier = threading.Barrier(len(bodies))
+    answers = [None] * len(bodies)
+
+    def run(i):
+        barrier.wait()
+        answers[i] = request("POST", url, bodies[i])
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(bodies))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    return answers
 
 
 def queue_name():

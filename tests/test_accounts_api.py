@@ -6,8 +6,7 @@ from sqlalchemy import select
 
 from luffy.core.models import User
 from luffy.extensions import db
-from tests.accounts import STRONG, errors_of, outbox, register, send_sms  # noqa: F401
-from tests.conftest import PASSWORD, AuthActions, add_user
+from tests.accounts import PASSWORD, STRONG, AuthActions, add_user, errors_of, register, send_sms
 from tests.standins import code_in
 
 MOBILE = "13912345678"

@@ -3,23 +3,13 @@ database give one account, and a 400 to every other."""
 
 import pytest
 
-from tests.conftest import DATABASE_URL, REDIS_URL
-from tests.servers import (
-    BROKER_URL, Server, Worker, drop_queue, flask, queue_name, reachable, request, server_env,
-)
-from tests.standins import SmsProvider, wait_for
-from tests.test_concurrency import race
+from tests.backends import BROKER_URL, DATABASE_URL, REDIS_URL
+from tests.servers import Server, Worker, drop_queue, flask, queue_name, race, reachable, request, server_env
+from tests.standins import wait_for
 
 pytestmark = pytest.mark.slow
 MOBILE = "13912345678"
 PASSWORD = "a long and unusual passphrase"
-
-
-@pytest.fixture
-def gateway():
-    provider = SmsProvider()
-    yield provider
-    provider.close()
 
 
 def test_concurrent_sign_ups_of_one_mobile_give_one_account(tmp_path, make_app, gateway):
@@ -36,8 +26,8 @@ def test_concurrent_sign_ups_of_one_mobile_give_one_account(tmp_path, make_app, 
         status, _, body = request("POST", f"{server.url}/users/sms/{MOBILE}", {})
         assert status == 202, body
         (code,) = wait_for(lambda: gateway.codes_to(MOBILE))
-        answers = race(server.url + "/users/register", {
-            "mobile": MOBILE, "sms_code": code, "password": PASSWORD, "re_password": PASSWORD}, 8)
+        answers = race(server.url + "/users/register", [{
+            "mobile": MOBILE, "sms_code": code, "password": PASSWORD, "re_password": PASSWORD}] * 8)
         statuses = sorted(status for status, _, _ in answers)
         assert statuses == [201] + [400] * 7, statuses
         assert all(body["code"] == "invalid" and set(body["errors"]) <= {"sms_code", "mobile"}

@@ -14,7 +14,7 @@ import json
 import pytest
 
 from luffy.core.throttle import address_key
-from tests.conftest import DATABASE_URL, REDIS_URL
+from tests.backends import DATABASE_URL, REDIS_URL
 from tests.servers import Server, flask, free_port, server_env
 
 MOBILE = "13912345678"

@@ -5,7 +5,7 @@ import jwt
 import pytest
 
 from luffy.core.tokens import MAX_USER_ID
-from tests.conftest import PASSWORD, add_user
+from tests.accounts import PASSWORD, add_user
 
 BAD_TOKEN = {"code": "token_not_valid", "detail": "Token is invalid or expired"}
 DROP = object()
@@ -46,11 +46,6 @@ ACCESS_ONLY = [
     ("sid list", "sid", ["a"]),
     ("sid over-long", "sid", "s" * 37),
 ]
-
-
-@pytest.fixture
-def alice(app):
-    return add_user(app)
 
 
 @pytest.fixture

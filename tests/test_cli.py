@@ -6,7 +6,7 @@ from sqlalchemy import select
 
 from luffy.core.models import User
 from luffy.extensions import db
-from tests.conftest import PASSWORD
+from tests.accounts import PASSWORD
 
 
 def _users(app):

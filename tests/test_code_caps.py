@@ -12,10 +12,10 @@ import json
 
 import pytest
 
-from tests.accounts import outbox, send_sms  # noqa: F401
-from tests.conftest import DATABASE_URL, REDIS_URL
-from tests.servers import BROKER_URL, Server, Worker, flask, queue_name, reachable, server_env
-from tests.standins import SmsProvider, code_in, wait_for
+from tests.accounts import send_sms
+from tests.backends import BROKER_URL, DATABASE_URL, REDIS_URL
+from tests.servers import Server, Worker, flask, queue_name, reachable, server_env
+from tests.standins import code_in, wait_for
 
 VICTIM = "13800000001"
 DAY = 24 * 3600
@@ -87,13 +87,6 @@ def post_from(port, source, path, body):
         return response.status, response.getheader("Retry-After"), json.loads(response.read())
     finally:
         connection.close()
-
-
-@pytest.fixture
-def gateway():
-    provider = SmsProvider()
-    yield provider
-    provider.close()
 
 
 @pytest.mark.slow

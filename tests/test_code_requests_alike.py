@@ -24,8 +24,9 @@ from sqlalchemy import event, update
 from luffy.core import accounts
 from luffy.core.models import User
 from luffy.extensions import db
-from tests.conftest import DATABASE_URL, PASSWORD, REDIS_URL, AuthActions
-from tests.servers import BROKER_URL, Worker, drop_queue, queue_name, reachable, server_env
+from tests.accounts import PASSWORD, AuthActions
+from tests.backends import BROKER_URL, DATABASE_URL, REDIS_URL
+from tests.servers import Worker, drop_queue, queue_name, reachable, server_env
 from tests.standins import MailServer, SmsProvider, wait_for
 
 pytestmark = pytest.mark.slow

@@ -5,8 +5,8 @@ import pytest
 
 from luffy import create_app
 from luffy.redis_clients import redis_from_url
-from tests.accounts import STRONG, outbox, send_sms  # noqa: F401
-from tests.conftest import DATABASE_URL, add_user
+from tests.accounts import STRONG, add_user, send_sms
+from tests.backends import DATABASE_URL
 
 MOBILE = "13912345678"
 OWNER = "13800000001"

@@ -9,15 +9,14 @@ In Redis (fast): guesses that arrive while another is being compared. Under guni
 
 import hmac
 import random
-import threading
 import types
 
 import pytest
 import redis
 
 from luffy.core import codes
-from tests.conftest import DATABASE_URL, REDIS_URL
-from tests.servers import Server, flask, request, server_env
+from tests.backends import DATABASE_URL, REDIS_URL
+from tests.servers import Server, flask, race, request, server_env
 
 MOBILE = "13912345678"
 PASSWORD = "a long and unusual passphrase"
@@ -96,23 +95,6 @@ def test_a_new_code_has_all_its_tries(app, comparisons):
             assert codes.check(destination, "login", guess) is None
         claim = codes.check(destination, "login", new)
         assert claim and codes.consume(claim)
-
-
-def race(url, bodies):
-    """POST each of ``bodies`` to ``url`` from its own thread, released together."""
-    barrier = threading.Barrier(len(bodies))
-    answers = [None] * len(bodies)
-
-    def run(i):
-        barrier.wait()
-        answers[i] = request("POST", url, bodies[i])
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(bodies))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-    return answers
 
 
 @pytest.fixture

@@ -6,8 +6,8 @@ from base64 import b64encode
 
 import pytest
 
-from tests.conftest import DATABASE_URL, REDIS_URL
-from tests.servers import Server, flask, request, server_env
+from tests.backends import DATABASE_URL, REDIS_URL
+from tests.servers import Server, flask, race, request, server_env
 
 pytestmark = pytest.mark.slow
 PASSWORD = "a production password"
@@ -26,28 +26,11 @@ def server(tmp_path, make_app):
         yield running
 
 
-def race(url, body, n):
-    """POST ``body`` to ``url`` from ``n`` threads released together; their answers."""
-    barrier = threading.Barrier(n)
-    answers = [None] * n
-
-    def run(i):
-        barrier.wait()
-        answers[i] = request("POST", url, body)
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-    return answers
-
-
 def test_concurrent_refreshes_of_one_token_give_exactly_one_success(server):
     status, _, tokens = request("POST", server.url + "/users/login/",
                                 {"username": "rita", "password": PASSWORD})
     assert status == 200, tokens
-    answers = race(server.url + "/users/login/refresh", {"refresh": tokens["refresh"]}, RACERS)
+    answers = race(server.url + "/users/login/refresh", [{"refresh": tokens["refresh"]}] * RACERS)
     statuses = sorted(status for status, _, _ in answers)
     winners = [body for status, _, body in answers if status == 200]
     assert len(winners) == 1, statuses

@@ -3,8 +3,7 @@
 import pytest
 from flask import request
 
-from luffy.core import accounts
-from tests.conftest import PASSWORD
+from tests.accounts import PASSWORD, add_user
 
 TOKEN_COOKIES = ("access_token_cookie", "refresh_token_cookie")
 CSRF_COOKIES = ("csrf_access_token", "csrf_refresh_token")
@@ -31,11 +30,6 @@ def cookie(client, name):
         if found:
             return found.value
     return None
-
-
-def add_alice(app):
-    with app.app_context():
-        accounts.create("alice", PASSWORD, email="alice@example.com", mobile="13800000001")
 
 
 def refused(response):
@@ -73,7 +67,7 @@ def test_cookie_login_sets_the_four_cookies(client, user, path, body):
 
 def test_token_cookies_expire_with_their_tokens(make_app):
     app = make_app(JWT_ACCESS_TOKEN_EXPIRES=120, JWT_REFRESH_TOKEN_EXPIRES=3600)
-    add_alice(app)
+    add_user(app)
     response = app.test_client().post("/users/login/?cookies=1",
                                       json={"username": "alice", "password": PASSWORD})
     for name, header in all_set_cookies(response):
@@ -83,7 +77,7 @@ def test_token_cookies_expire_with_their_tokens(make_app):
 
 def test_the_refresh_cookie_goes_only_to_refresh_and_logout(make_app):
     app = make_app()
-    add_alice(app)
+    add_user(app)
     sent = {}
 
     @app.before_request
@@ -110,7 +104,7 @@ def test_plain_login_sets_no_cookie(client, user):
 
 def test_production_cookies_are_secure(make_app):
     app = make_app(JWT_COOKIE_SECURE=True)
-    add_alice(app)
+    add_user(app)
     response = app.test_client().post("/users/login/?cookies=1",
                                       json={"username": "alice", "password": PASSWORD})
     assert all("Secure" in h for h in set_cookies(response).values())
@@ -152,7 +146,7 @@ def test_refresh_with_the_cookie_needs_the_csrf_header(browser):
 
 def test_rotating_refresh_with_the_cookie_replaces_the_refresh_cookie(make_app):
     app = make_app(JWT_ROTATE_REFRESH_TOKENS=True)
-    add_alice(app)
+    add_user(app)
     client = app.test_client()
     client.post("/users/login/", json={"username": "alice", "password": PASSWORD, "cookies": True})
     old_refresh = cookie(client, "refresh_token_cookie")
@@ -221,7 +215,7 @@ def test_cookie_login_from_another_site_is_refused(client, user, origin, allowed
 
 def test_cookie_login_from_a_cors_origin(make_app):
     app = make_app(CORS_ORIGINS=["https://courses.example.com"])
-    add_alice(app)
+    add_user(app)
     response = app.test_client().post("/users/login/?cookies=1", json={"username": "alice", "password": PASSWORD},
                                       headers={"Origin": "https://courses.example.com"})
     assert response.status_code == 200 and "access_token_cookie" in set_cookies(response)

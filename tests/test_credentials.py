@@ -6,7 +6,7 @@ JWT is 401 ``token_not_valid``; only a request with no credential at all is
 
 import pytest
 
-from tests.conftest import PASSWORD
+from tests.accounts import PASSWORD
 
 BAD_TOKEN = {"code": "token_not_valid", "detail": "Token is invalid or expired"}
 NO_CREDENTIALS = {"code": "not_authenticated", "detail": "Authentication credentials were not provided."}

@@ -9,8 +9,7 @@ from django.conf import settings
 
 from luffy.core import passwords
 from tests import legacy_django
-from tests.conftest import add_user
-from tests.test_passwords import login, store_hash, stored_hash
+from tests.accounts import add_user, login, store_hash, stored_hash
 
 PASSWORD = "lètmein old backend"
 
@@ -19,9 +18,7 @@ PASSWORD = "lètmein old backend"
 def django_hashers(tmp_path_factory):
     """Django's settings, for make_password (the database is the import tests')."""
     if not settings.configured:
-        from tests.test_legacy_import import source_url
-
-        legacy_django.configure(source_url(tmp_path_factory))
+        legacy_django.configure(legacy_django.source_url(tmp_path_factory))
 
 
 def make_password(algorithm):

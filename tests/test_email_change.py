@@ -7,8 +7,7 @@ from sqlalchemy import update
 
 from luffy.core.models import User
 from luffy.extensions import db
-from tests.accounts import errors_of, outbox  # noqa: F401
-from tests.conftest import PASSWORD, AuthActions, add_user
+from tests.accounts import PASSWORD, AuthActions, add_user, errors_of
 
 
 def confirmed_alice(app):

@@ -9,8 +9,7 @@ from sqlalchemy import select, update
 from luffy.core import events
 from luffy.core.models import Event, User, utcnow
 from luffy.extensions import db
-from tests.accounts import STRONG, errors_of, outbox, register, send_sms  # noqa: F401
-from tests.conftest import PASSWORD, AuthActions, add_user
+from tests.accounts import PASSWORD, STRONG, AuthActions, add_user, errors_of, register, send_sms
 
 AGENT = "Mozilla/5.0 (X11; Linux x86_64) Firefox/133.0"
 FROM = {"environ_overrides": {"REMOTE_ADDR": "203.0.113.7"}, "headers": {"User-Agent": AGENT}}

@@ -10,7 +10,7 @@ import pytest
 
 import config
 from luffy import create_app
-from tests.conftest import PRODUCTION_MESSAGES
+from tests.servers import PRODUCTION_MESSAGES
 
 STRONG = "s" * 40
 ROOT = Path(__file__).resolve().parent.parent
@@ -106,6 +106,7 @@ def test_any_server_without_luffy_config_is_production(monkeypatch, secret, word
         == "production"
 
 
+@pytest.mark.slow  # starts Python processes that import luffy
 def test_flask_command_without_luffy_config_refuses_the_development_secret():
     env = {k: v for k, v in os.environ.items()
            if k not in ("LUFFY_CONFIG", "SECRET_KEY", "SERVER_SOFTWARE")}
@@ -209,6 +210,7 @@ def test_production_checks_previous_secrets_too(monkeypatch):
         create_app("production", {"SQLALCHEMY_DATABASE_URI": "sqlite://"})
 
 
+@pytest.mark.slow  # starts Python processes that import luffy
 def test_a_gunicorn_worker_does_not_load_the_migration_tools():
     """alembic (through Flask-Migrate) costs a worker 11 MB and serves only ``flask db``."""
     script = (

@@ -21,7 +21,7 @@ from schemathesis.specs.openapi.checks import (
 
 from luffy import create_app
 from luffy.openapi import build_spec
-from tests.conftest import PASSWORD, AuthActions
+from tests.accounts import PASSWORD, AuthActions
 
 pytestmark = [
     pytest.mark.slow,

@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.conftest import DATABASE_URL, REDIS_URL
+from tests.backends import DATABASE_URL, REDIS_URL
 from tests.servers import Server, flask, request, server_env
 
 pytestmark = pytest.mark.slow

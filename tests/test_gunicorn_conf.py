@@ -5,13 +5,12 @@ import os
 import re
 import runpy
 import signal
-import subprocess
 import sys
 import time
 
 import pytest
 
-from tests.servers import ROOT, Server, free_port, request, server_env
+from tests.servers import ROOT, BareServer, booted_workers, free_port, request, server_env
 
 CONF = str(ROOT / "gunicorn.conf.py")
 ENV_NAMES = ("GUNICORN_BIND", "PORT", "WEB_CONCURRENCY", "GUNICORN_THREADS", "GUNICORN_TIMEOUT",
@@ -47,17 +46,6 @@ def test_environment_overrides(monkeypatch):
     assert conf["bind"] == ["127.0.0.1:1", "unix:/tmp/luffy.sock"]
 
 
-class BareServer(Server):
-    """``gunicorn`` with no arguments at all: everything from the conf file and ``env``."""
-
-    def __init__(self, env, port, log_path):  # not super(): it passes -b and -w
-        self.port, self.url = port, f"http://127.0.0.1:{port}"
-        self.log = open(log_path, "w")
-        self.process = subprocess.Popen([sys.executable, "-m", "gunicorn"], cwd=ROOT, env=env,
-                                        stdout=self.log, stderr=subprocess.STDOUT)
-        self.wait_ready()
-
-
 @pytest.mark.slow
 def test_served_from_the_conf_file_alone(tmp_path, make_app):
     """Binds where the environment says, logs request ids, and reloads on HUP."""
@@ -71,21 +59,17 @@ def test_served_from_the_conf_file_alone(tmp_path, make_app):
         request_id = headers["X-Request-ID"]
         assert status == 200 and request_id
 
-        assert len(_workers(log_path)) == 2 and "Using worker: gthread" in log_path.read_text()
+        assert len(booted_workers(log_path)) == 2 and "Using worker: gthread" in log_path.read_text()
         server.process.send_signal(signal.SIGHUP)
         deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and len(_workers(log_path)) < 4:
+        while time.monotonic() < deadline and len(booted_workers(log_path)) < 4:
             time.sleep(0.2)
-        assert len(_workers(log_path)) == 4, log_path.read_text()  # two new workers booted
+        assert len(booted_workers(log_path)) == 4, log_path.read_text()  # two new workers booted
         server.wait_ready()
         assert request("GET", server.url + "/healthz")[0] == 200
         assert server.process.poll() is None  # the master lived through the reload
     text = log_path.read_text()
     assert re.search(rf'"GET /healthz HTTP/1.1" 200 .* request_id={request_id}', text), text
-
-
-def _workers(log_path):
-    return re.findall(r"Booting worker with pid: (\d+)", log_path.read_text())
 
 
 def test_command_line_overrides_the_conf_file():

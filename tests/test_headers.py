@@ -5,7 +5,7 @@ The docs page's CSP is tested in test_openapi.py, the login page's in the browse
 
 import pytest
 
-from tests.conftest import PASSWORD
+from tests.accounts import PASSWORD
 
 JSON_CSP = "default-src 'none'; frame-ancestors 'none'"
 

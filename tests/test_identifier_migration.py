@@ -14,7 +14,7 @@ from alembic.migration import MigrationContext
 from luffy import create_app
 from luffy.core.models import RefreshToken, User
 from luffy.extensions import db
-from tests.conftest import DATABASE_URL, REDIS_URL
+from tests.backends import DATABASE_URL, REDIS_URL
 
 BEFORE, AFTER = "3c8e1f0a9b7d", "8b1d5e2c7f40"
 OLD_USERS = sa.table("users", *(sa.column(name) for name in (

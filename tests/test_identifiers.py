@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.conftest import PASSWORD
+from tests.accounts import PASSWORD
 
 
 def test_username_case_and_trailing_space_do_not_match(auth, user):

@@ -7,7 +7,7 @@ the tests that need a shared Redis are skipped.
 
 import pytest
 
-from tests.conftest import DATABASE_URL, REDIS_URL
+from tests.backends import DATABASE_URL, REDIS_URL
 from tests.servers import Server, flask, request, server_env
 
 pytestmark = pytest.mark.slow

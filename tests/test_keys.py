@@ -10,8 +10,8 @@ from pathlib import Path
 import jwt
 import pytest
 
-from luffy.core import accounts
-from tests.conftest import DATABASE_URL, PASSWORD
+from tests.accounts import PASSWORD, add_user
+from tests.backends import DATABASE_URL
 
 BAD_TOKEN = {"code": "token_not_valid", "detail": "Token is invalid or expired"}
 SECRET_A = "first-signing-secret-0123456789abcdef0123456789"
@@ -28,11 +28,6 @@ def header(token):
 
 def b64(data):
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def add_alice(app):
-    with app.app_context():
-        accounts.create("alice", PASSWORD, email="alice@example.com", mobile="13800000001")
 
 
 def login(app):
@@ -96,7 +91,7 @@ def resign_hs(token, secret, **changes):
 @pytest.fixture
 def scoped(make_app):
     app = make_app(JWT_AUDIENCE="luffy-api", JWT_ISSUER="https://auth.luffy.example")
-    add_alice(app)
+    add_user(app)
     return app
 
 
@@ -125,7 +120,7 @@ def test_audience_and_issuer_are_required(scoped, changes):
 def test_a_token_of_another_audience_is_refused(make_app, database):
     ours = make_app(SQLALCHEMY_DATABASE_URI=database, JWT_AUDIENCE="luffy-api")
     theirs = make_app(SQLALCHEMY_DATABASE_URI=database, JWT_AUDIENCE="billing-api")
-    add_alice(ours)
+    add_user(ours)
     assert accepted_everywhere(ours, login(ours))
     assert refused_everywhere(ours, login(theirs))
 
@@ -137,7 +132,7 @@ def test_asymmetric_keys_sign_and_the_jwks_verifies(make_app, runner, tmp_path, 
     kid, private, public = generate(runner, algorithm, tmp_path / "keys")
     app = make_app(JWT_ALGORITHM=algorithm, JWT_PRIVATE_KEY_FILE=private,
                    JWT_PUBLIC_KEY_FILES=[public])
-    add_alice(app)
+    add_user(app)
     tokens = login(app)
     for token in (tokens["token"], tokens["refresh"]):
         assert header(token) == {"alg": algorithm, "kid": kid, "typ": "JWT"}
@@ -166,7 +161,7 @@ def test_a_retired_key_still_verifies_and_a_removed_one_does_not(make_app, runne
                        JWT_PRIVATE_KEY_FILE=new_private, JWT_PUBLIC_KEY_FILES=[new_public, old_public])
     removed = make_app(SQLALCHEMY_DATABASE_URI=database, JWT_ALGORITHM="RS256",
                        JWT_PRIVATE_KEY_FILE=new_private, JWT_PUBLIC_KEY_FILES=[new_public])
-    add_alice(before)
+    add_user(before)
     old_tokens = login(before)
     assert header(old_tokens["token"])["kid"] == old_kid
 
@@ -187,7 +182,7 @@ def test_previous_hs_secrets_verify_and_unknown_ones_do_not(make_app, database):
     rotated = make_app(SQLALCHEMY_DATABASE_URI=database, JWT_SECRET_KEY=SECRET_B,
                        JWT_PREVIOUS_SECRET_KEYS=[SECRET_A])
     forgotten = make_app(SQLALCHEMY_DATABASE_URI=database, JWT_SECRET_KEY=SECRET_B)
-    add_alice(before)
+    add_user(before)
     old_tokens = login(before)
     assert accepted_everywhere(rotated, old_tokens)
     new_kid = header(login(rotated)["token"])["kid"]
@@ -219,7 +214,7 @@ def test_alg_none_is_refused(app, auth, user):
 def test_an_hs_token_under_an_rs_config_is_refused(make_app, runner, tmp_path):
     kid, private, public = generate(runner, "RS256", tmp_path / "keys")
     app = make_app(JWT_ALGORITHM="RS256", JWT_PRIVATE_KEY_FILE=private)
-    add_alice(app)
+    add_user(app)
     token = login(app)["token"]
     assert me(app, token).status_code == 200
     # Algorithm confusion: HMAC-sign with the public key, which every verifier knows.

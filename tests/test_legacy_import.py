@@ -8,45 +8,20 @@ from decimal import Decimal
 
 import pytest
 from sqlalchemy import create_engine, select, text
-from sqlalchemy.engine import make_url
 
 from luffy.core.models import User
 from luffy.extensions import db
 from luffy.legacy.models import LegacyAccount, LegacyBlacklistedToken
 from tests import legacy_django
-from tests.conftest import DATABASE_URL, add_user
+from tests.accounts import add_user
+from tests.backends import DATABASE_URL
 
 PASSWORD = "old backend password"
 
 
-def source_url(tmp_path_factory):
-    """The old database: ``<name>_src`` beside the tests' own (created when missing), or
-    a SQLite file."""
-    if DATABASE_URL:
-        url = make_url(DATABASE_URL)
-        name = f"{url.database}_src"
-        _create_database(url, name)
-        return url.set(database=name).render_as_string(hide_password=False)
-    return f"sqlite:///{tmp_path_factory.mktemp('old')}/old.sqlite3"
-
-
-def _create_database(url, name):
-    """Create the database ``name`` on the server of ``url`` unless it exists."""
-    driver = url.set(drivername={"postgresql": "postgresql+psycopg", "mysql": "mysql+pymysql"}[
-        url.get_backend_name()])
-    engine = create_engine(driver, isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        if url.get_backend_name() == "postgresql":
-            if not conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).first():
-                conn.execute(text(f'CREATE DATABASE "{name}"'))
-        else:
-            conn.execute(text(f"CREATE DATABASE IF NOT EXISTS `{name}` CHARACTER SET utf8mb4"))
-    engine.dispose()
-
-
 @pytest.fixture(scope="session")
 def old_url(tmp_path_factory):
-    return legacy_django.configure(source_url(tmp_path_factory))
+    return legacy_django.configure(legacy_django.source_url(tmp_path_factory))
 
 
 @pytest.fixture

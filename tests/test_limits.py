@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from tests.conftest import PASSWORD, AuthActions
+from tests.accounts import PASSWORD, AuthActions
 
 LOGIN = "/users/login/"
 
@@ -14,15 +14,6 @@ LOGIN = "/users/login/"
 def client(make_app):
     """A client of an app that answers unexpected exceptions with 500 instead of raising."""
     return make_app(PROPAGATE_EXCEPTIONS=False).test_client()
-
-
-@pytest.fixture
-def alice(client):
-    """alice, created in the client's app."""
-    from luffy.core import accounts
-
-    with client.application.app_context():
-        accounts.create("alice", PASSWORD, email="alice@example.com", mobile="13800000001")
 
 
 def b64(raw):
@@ -99,7 +90,7 @@ def test_chunked_body_over_the_limit_is_413_under_gunicorn(tmp_path, make_app):
     """The same through real gunicorn, which de-chunks the body for the app."""
     import http.client
 
-    from tests.conftest import DATABASE_URL, REDIS_URL
+    from tests.backends import DATABASE_URL, REDIS_URL
     from tests.servers import Server, flask, server_env
 
     make_app()  # on a real database: empties the tables

@@ -10,9 +10,10 @@ import time
 import pytest
 
 from luffy import logs
-from tests.conftest import DATABASE_URL
-from tests.servers import BROKER_URL, drop_queue, flask, free_port, queue_name, request, server_env
-from tests.test_gunicorn_conf import BareServer, _workers
+from tests.backends import BROKER_URL, DATABASE_URL
+from tests.servers import (
+    BareServer, booted_workers, drop_queue, flask, free_port, queue_name, request, server_env,
+)
 
 NUMBER = "13900000009"
 MASKED = "139****09"
@@ -64,14 +65,14 @@ def test_gunicorns_access_lines_mask_the_path_after_a_reload_too(tmp_path, make_
                 assert request(method, server.url + path, body)[0] == status
             server.process.send_signal(signal.SIGHUP)  # new workers, from the master
             deadline = time.monotonic() + 30
-            while time.monotonic() < deadline and len(_workers(log_path)) < 2:
+            while time.monotonic() < deadline and len(booted_workers(log_path)) < 2:
                 time.sleep(0.2)
             server.wait_ready()
             assert request("GET", f"{server.url}/users/mobile/{NUMBER}")[0] == 200
     finally:
         drop_queue(BROKER_URL, queue)
     text = log_path.read_text()
-    assert len(_workers(log_path)) == 2, text
+    assert len(booted_workers(log_path)) == 2, text
     assert NUMBER not in text, text
     assert text.count(f'"GET /users/mobile/{MASKED} HTTP/1.1" 200') == 2  # before and after
     assert f'"POST /users/sms/{MASKED} HTTP/1.1" 400' in text

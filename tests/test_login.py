@@ -7,7 +7,7 @@ from luffy.core import passwords
 from luffy.core.models import User
 from luffy.redis_clients import redis_from_url
 from luffy.extensions import db
-from tests.conftest import PASSWORD, add_user
+from tests.accounts import PASSWORD, add_user
 
 BAD = {"code": "authentication_failed",
        "detail": "No active account found with the given credentials"}

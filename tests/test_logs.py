@@ -7,7 +7,7 @@ import re
 import pytest
 
 from luffy.core import accounts
-from tests.conftest import PASSWORD
+from tests.accounts import PASSWORD
 
 HEX_ID = re.compile(r"[0-9a-f]{32}")
 

@@ -13,7 +13,8 @@ from flask import request
 from sqlalchemy import create_engine, text
 from sqlalchemy.pool import NullPool
 
-from tests.conftest import DATABASE_URL, PASSWORD
+from tests.accounts import PASSWORD
+from tests.backends import DATABASE_URL
 
 pytestmark = pytest.mark.skipif(
     not DATABASE_URL or not DATABASE_URL.startswith(("postgresql", "mysql")),

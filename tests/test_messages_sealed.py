@@ -12,8 +12,9 @@ import re
 import pytest
 import redis
 
-from tests.conftest import DATABASE_URL, REDIS_URL, add_user
-from tests.servers import BROKER_URL, Worker, drop_queue, queue_name, reachable, server_env
+from tests.accounts import add_user
+from tests.backends import BROKER_URL, DATABASE_URL, REDIS_URL
+from tests.servers import Worker, drop_queue, queue_name, reachable, server_env
 from tests.standins import SmsProvider, code_in, wait_for
 
 RABBITMQ = os.environ.get("LUFFY_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672//")

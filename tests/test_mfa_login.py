@@ -9,9 +9,7 @@ from sqlalchemy import select
 
 from luffy.core.models import Event
 from luffy.extensions import db
-from tests.accounts import STRONG, errors_of, outbox, send_sms  # noqa: F401
-from tests.conftest import PASSWORD, AuthActions, add_user
-from tests.test_twofactor import code_at, turn_on
+from tests.accounts import PASSWORD, STRONG, AuthActions, add_user, code_at, errors_of, send_sms, turn_on
 
 
 def alice_with_two_factor(app):

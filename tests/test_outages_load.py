@@ -35,6 +35,7 @@ from tests.servers import Server, flask, server_env
 
 pytestmark = [
     pytest.mark.slow,
+    pytest.mark.load,
     pytest.mark.timeout(240),
     pytest.mark.skipif(throwaway.available() is not None, reason=str(throwaway.available())),
 ]

@@ -17,8 +17,7 @@ import urllib.request
 
 import pytest
 
-from tests.conftest import PRODUCTION_MESSAGES
-from tests.servers import ROOT, free_port
+from tests.servers import PRODUCTION_MESSAGES, ROOT, free_port
 
 pytestmark = pytest.mark.slow
 

@@ -10,29 +10,14 @@ from werkzeug.security import generate_password_hash
 from config import ProductionConfig
 from luffy import create_app
 from luffy.core import accounts
-from luffy.core.models import User
 from luffy.extensions import db
-from tests.conftest import DATABASE_URL, PASSWORD, PRODUCTION_MESSAGES, REDIS_URL, add_user
+from tests.accounts import PASSWORD, add_user, login, store_hash, stored_hash
+from tests.backends import DATABASE_URL, REDIS_URL
+from tests.servers import PRODUCTION_MESSAGES
 
 # Django's own test vector (django/contrib/auth tests, Django 5.1: 870000 iterations).
 DJANGO_PASSWORD = "lètmein"
 DJANGO_HASH = "pbkdf2_sha256$870000$seasalt$wJSpLMQRQz0Dhj/pFpbyjMj71B2gUYp6HJS5AU+32Ac="
-
-
-def stored_hash(app, user_id):
-    with app.app_context():
-        return db.session.get(User, user_id).password
-
-
-def store_hash(app, user_id, value):
-    """Put ``value`` in the password column, as a migration from another system would."""
-    with app.app_context():
-        db.session.get(User, user_id).password = value
-        db.session.commit()
-
-
-def login(client, username="alice", password=PASSWORD):
-    return client.post("/users/login/", json={"username": username, "password": password})
 
 
 def test_production_parameters_are_owasps_argon2id_minimum():

@@ -2,53 +2,14 @@
 outside a transaction (no BEGIN/ROLLBACK round trips); writes keep their transaction."""
 
 import pytest
-from sqlalchemy import event
 
 from luffy.extensions import db
-from tests.conftest import PASSWORD
+from tests.accounts import PASSWORD
 
 
-@pytest.fixture
-def statements(app):
-    """``(first word, isolation level)`` of every statement the app runs from now on.
-
-    On PostgreSQL they are counted where psycopg takes them, its cursors (pooled
-    connections get a recording ``cursor_factory`` while they are checked out): the
-    one-row reads of ``luffy.speed.CompiledRead`` go to the driver without SQLAlchemy's
-    execution events. A statement in autocommit is ``AUTOCOMMIT``, as SQLAlchemy names
-    the isolation level that sets it; psycopg sends ``BEGIN`` before the first statement
-    that is not. Other drivers: SQLAlchemy's ``before_cursor_execute``.
-    """
-    seen = []
-    with app.app_context():
-        engine = db.engine
-    if engine.dialect.driver == "psycopg":
-        import psycopg
-
-        class Recording(psycopg.Cursor):
-            def execute(self, query, params=None, **kwargs):
-                mode = "AUTOCOMMIT" if self.connection.autocommit else None
-                seen.append((str(query).split()[0], mode))
-                return super().execute(query, params, **kwargs)
-
-        def checkout(dbapi_connection, _record, _proxy):
-            dbapi_connection.cursor_factory = Recording
-
-        def checkin(dbapi_connection, _record):
-            if dbapi_connection is not None:
-                dbapi_connection.cursor_factory = psycopg.Cursor
-
-        listeners = [(engine.pool, "checkout", checkout), (engine.pool, "checkin", checkin)]
-    else:
-        def record(conn, _cursor, statement, _params, _context, _executemany):
-            seen.append((statement.split()[0], conn.get_execution_options().get("isolation_level")))
-
-        listeners = [(engine, "before_cursor_execute", record)]
-    for target, name, listener in listeners:
-        event.listen(target, name, listener)
-    yield seen
-    for target, name, listener in listeners:
-        event.remove(target, name, listener)
+def kinds(statements):
+    """``(first word, isolation level)`` of each of ``statements``."""
+    return [(s.sql.split()[0], s.isolation_level) for s in statements]
 
 
 @pytest.fixture
@@ -61,23 +22,23 @@ def read_mode(app):
 def test_me_reads_one_row(client, auth_headers, statements, read_mode):
     statements.clear()
     assert client.get("/users/me", headers=auth_headers).status_code == 200
-    assert statements == [("SELECT", read_mode)]
+    assert kinds(statements) == [("SELECT", read_mode)]
 
 
 def test_refresh_reads_one_row(client, auth, user, statements, read_mode):
     refresh = auth.tokens()["refresh"]
     statements.clear()
     assert client.post("/users/login/refresh", json={"refresh": refresh}).status_code == 200
-    assert statements == [("SELECT", read_mode)]
+    assert kinds(statements) == [("SELECT", read_mode)]
 
 
 def test_verify_reads_nothing_for_an_access_token(client, auth, user, statements, read_mode):
     tokens = auth.tokens()
     statements.clear()
     assert client.post("/users/login/verify", json={"token": tokens["token"]}).status_code == 200
-    assert statements == []
+    assert kinds(statements) == []
     assert client.post("/users/login/verify", json={"token": tokens["refresh"]}).status_code == 200
-    assert statements == [("SELECT", read_mode)]
+    assert kinds(statements) == [("SELECT", read_mode)]
 
 
 def test_a_password_change_writes_in_one_transaction(client, auth_headers, statements, read_mode):
@@ -89,7 +50,7 @@ def test_a_password_change_writes_in_one_transaction(client, auth_headers, state
     # transaction: the account, its row locked against a concurrent rotation (its token
     # version read under the lock), the security log's entry, its new password and
     # version, its sessions, its refresh tokens.
-    guard, *change = statements
+    guard, *change = kinds(statements)
     assert guard == ("SELECT", read_mode)
     assert [word for word, _ in change] == ["SELECT", "SELECT", "INSERT", "UPDATE", "UPDATE",
                                             "UPDATE"]
@@ -103,12 +64,12 @@ def test_a_login_reads_once_and_writes_twice(client, auth, user, statements, rea
         # Two round trips: the account, then the session's row, the refresh token's, the
         # security log's login event and last_login in one WITH ... INSERT ... UPDATE;
         # each atomic alone, so no BEGIN and no COMMIT.
-        assert statements == [("SELECT", "AUTOCOMMIT"), ("WITH", "AUTOCOMMIT")]
+        assert kinds(statements) == [("SELECT", "AUTOCOMMIT"), ("WITH", "AUTOCOMMIT")]
     else:
         # The event, the session, the refresh token; last_login.
-        assert [word for word, _ in statements] == ["SELECT", "INSERT", "INSERT", "INSERT",
-                                                    "UPDATE"]
-        assert {mode for _, mode in statements} == {None}
+        assert [word for word, _ in kinds(statements)] == ["SELECT", "INSERT", "INSERT",
+                                                           "INSERT", "UPDATE"]
+        assert {mode for _, mode in kinds(statements)} == {None}
     # Every write landed: the refresh token works, the login was recorded and logged.
     assert client.post("/users/login/refresh", json={"refresh": tokens["refresh"]}).status_code == 200
     with app.app_context():

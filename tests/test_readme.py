@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from tests.conftest import DATABASE_URL, REDIS_URL
+from tests.backends import DATABASE_URL, REDIS_URL
 from tests.servers import ROOT, Server, flask, server_env
 
 pytestmark = pytest.mark.slow

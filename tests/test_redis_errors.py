@@ -15,7 +15,7 @@ import socket
 import pytest
 
 from luffy.redis_clients import redis_from_url
-from tests.conftest import PASSWORD
+from tests.accounts import PASSWORD
 from tests.servers import free_port
 
 TIMEOUT = 0.1  # seconds: the frozen Redis costs this per attempt

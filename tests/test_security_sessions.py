@@ -9,7 +9,8 @@ from sqlalchemy import update
 
 from luffy.core.models import RefreshToken, Session, utcnow
 from luffy.extensions import db
-from tests.conftest import DATABASE_URL, PASSWORD, REDIS_URL, add_user
+from tests.accounts import PASSWORD, add_user
+from tests.backends import DATABASE_URL, REDIS_URL
 from tests.servers import Server, flask, reachable, request, server_env
 
 AGENT = "Mozilla/5.0 (X11; Linux x86_64) Firefox/133.0"

@@ -6,11 +6,10 @@ import jwt
 import pytest
 from sqlalchemy import select
 
-from luffy.core import accounts
 from luffy.core.models import RefreshToken, User, utcnow
 from luffy.extensions import db
 from luffy.redis_clients import redis_from_url
-from tests.conftest import PASSWORD
+from tests.accounts import PASSWORD, add_user
 
 BAD_TOKEN = {"code": "token_not_valid", "detail": "Token is invalid or expired"}
 NEW_PASSWORD = "a brand new passphrase"
@@ -48,16 +47,10 @@ def rotating(make_app):
     return make_app(JWT_ROTATE_REFRESH_TOKENS=True)
 
 
-def add_alice(app):
-    """Create alice in ``app``'s database (the ``user`` fixture is bound to ``app``)."""
-    with app.app_context():
-        accounts.create("alice", PASSWORD, email="alice@example.com", mobile="13800000001")
-
-
 @pytest.fixture
 def rclient(rotating):
     """A client of ``rotating`` with alice in its database."""
-    add_alice(rotating)
+    add_user(rotating)
     return rotating.test_client()
 
 
@@ -124,7 +117,7 @@ def test_reuse_leaves_other_logins_alone(rclient):
 def rotated_pair(make_app):
     """Rotation without blacklisting: a client and the first two refresh tokens of a login."""
     app = make_app(JWT_ROTATE_REFRESH_TOKENS=True, JWT_BLACKLIST_AFTER_ROTATION=False)
-    add_alice(app)
+    add_user(app)
     client = app.test_client()
     first = login(client)["refresh"]
     return client, first, refresh(client, first).get_json()["refresh"]

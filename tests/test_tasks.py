@@ -9,8 +9,7 @@ from sqlalchemy import update
 from luffy.core.models import User
 from luffy.extensions import db
 
-from tests.accounts import register, send_sms
-from tests.conftest import add_user
+from tests.accounts import add_user, register, send_sms
 from tests.standins import TWILIO_FROM, TWILIO_SID, TWILIO_TOKEN, MailServer, SmsProvider
 
 MOBILE = "13912345678"

@@ -10,8 +10,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from tests.accounts import outbox  # noqa: F401
-from tests.conftest import PASSWORD, AuthActions, add_user
+from tests.accounts import PASSWORD, AuthActions, add_user
 from tests.servers import free_port
 from tests.standins import code_in
 

@@ -17,9 +17,9 @@ from sqlalchemy import update
 
 from luffy.core.models import User
 from luffy.extensions import db
-from tests.accounts import STRONG, register, send_sms
-from tests.conftest import DATABASE_URL, PASSWORD, REDIS_URL, AuthActions, add_user
-from tests.servers import BROKER_URL, Worker, drop_queue, queue_name, reachable, server_env
+from tests.accounts import PASSWORD, STRONG, AuthActions, add_user, register, send_sms
+from tests.backends import BROKER_URL, DATABASE_URL, REDIS_URL
+from tests.servers import Worker, drop_queue, queue_name, reachable, server_env
 from tests.standins import TWILIO_FROM, TWILIO_SID, TWILIO_TOKEN, MailServer, SmsProvider, wait_for
 
 pytestmark = pytest.mark.slow

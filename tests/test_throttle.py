@@ -10,7 +10,8 @@ import pytest
 
 from luffy.core.throttle import OWNER_LOCKOUT_FACTOR
 from luffy.redis_clients import redis_from_url
-from tests.conftest import PASSWORD, REDIS_URL, AuthActions, add_user
+from tests.accounts import PASSWORD, AuthActions, add_user
+from tests.backends import REDIS_URL
 
 LIMIT = "3 per minute"
 N = 3

@@ -8,7 +8,7 @@ from sqlalchemy import delete
 
 from luffy.core.models import User
 from luffy.extensions import db
-from tests.conftest import PASSWORD, AuthActions, add_user
+from tests.accounts import PASSWORD, AuthActions, add_user
 
 BAD_TOKEN = {"code": "token_not_valid", "detail": "Token is invalid or expired"}
 

@@ -2,34 +2,13 @@
 code taken once, recovery codes single use and stored as hashes, the secret stored
 encrypted, wrong passwords and codes throttled like password guesses."""
 
-import time
-
 import pyotp
 import pytest
 from sqlalchemy import select
 
 from luffy.core.models import Event, RecoveryCode, TwoFactor, User
 from luffy.extensions import db
-from tests.accounts import errors_of
-from tests.conftest import PASSWORD, AuthActions, add_user
-
-
-def code_at(secret, offset=0):
-    """The TOTP code of ``secret`` for the current 30-second step plus ``offset`` steps."""
-    totp = pyotp.TOTP(secret)
-    return totp.generate_otp(totp.timecode(time.time()) + offset)
-
-
-def begin(client, headers, password=PASSWORD):
-    return client.post("/users/2fa/totp", headers=headers, json={"password": password})
-
-
-def turn_on(client, headers):
-    """Set two-factor up for the headers' account: ``(secret, recovery codes)``."""
-    secret = begin(client, headers).get_json()["secret"]
-    answer = client.post("/users/2fa/totp/confirm", headers=headers, json={"code": code_at(secret)})
-    assert answer.status_code == 200, answer.get_json()
-    return secret, answer.get_json()["recovery_codes"]
+from tests.accounts import PASSWORD, AuthActions, add_user, begin, code_at, errors_of, turn_on
 
 
 def off(client, headers, code, password=PASSWORD):

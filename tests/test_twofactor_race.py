@@ -5,9 +5,9 @@ import threading
 
 import pytest
 
-from tests.conftest import DATABASE_URL, REDIS_URL
+from tests.backends import DATABASE_URL, REDIS_URL
 from tests.servers import Server, flask, request, server_env
-from tests.test_twofactor import code_at
+from tests.accounts import code_at
 
 pytestmark = pytest.mark.slow
 PASSWORD = "a production password"

@@ -8,7 +8,10 @@ Django's settings are process-wide, so one old database serves a test session:
 
 import django
 from django.conf import settings
+from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+
+from tests.backends import DATABASE_URL
 
 SECRET_KEY = "old-backend-django-secret-key-for-tests-only-0123456789"
 # Every hasher of Django's default PASSWORD_HASHERS (5.2), the first one signs up.
@@ -71,3 +74,28 @@ def flush():
     from django.core.management import call_command
 
     call_command("flush", interactive=False, verbosity=0)
+
+
+def source_url(tmp_path_factory):
+    """The old database: ``<name>_src`` beside the tests' own (created when missing), or
+    a SQLite file."""
+    if DATABASE_URL:
+        url = make_url(DATABASE_URL)
+        name = f"{url.database}_src"
+        _create_database(url, name)
+        return url.set(database=name).render_as_string(hide_password=False)
+    return f"sqlite:///{tmp_path_factory.mktemp('old')}/old.sqlite3"
+
+
+def _create_database(url, name):
+    """Create the database ``name`` on the server of ``url`` unless it exists."""
+    driver = url.set(drivername={"postgresql": "postgresql+psycopg", "mysql": "mysql+pymysql"}[
+        url.get_backend_name()])
+    engine = create_engine(driver, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        if url.get_backend_name() == "postgresql":
+            if not conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).first():
+                conn.execute(text(f'CREATE DATABASE "{name}"'))
+        else:
+            conn.execute(text(f"CREATE DATABASE IF NOT EXISTS `{name}` CHARACTER SET utf8mb4"))
+    engine.dispose()
