@@ -20,6 +20,10 @@
 - **One-row reads compiled once, on the pool's DBAPI connection** (:class:`CompiledRead`):
   ``/users/me``, refresh and verify of a refresh token skip SQLAlchemy's execution and
   result machinery on PostgreSQL; SQLite and MariaDB take :func:`read_row`.
+- **Tokens are short** (:func:`token_id`, ``JWT_ENCODE_NBF`` off in ``config.py``): PyJWT
+  checks every base64 character of a token on each decode (about 1,300 instructions a
+  character), so a token's and a session's id are 22 URL-safe characters (128 random
+  bits), not a 36-character UUID, and no ``nbf`` repeats ``iat``.
 - **HMAC keys are checked once** (:class:`PreparedHMAC`): PyJWT validates an HS key on
   every encode and decode (is it PEM, SSH, DER, a certificate, JSON?); the HS
   algorithms are registered again (PyJWT's ``register_algorithm``) with a class that
@@ -31,6 +35,7 @@
 """
 
 import queue
+import secrets
 import select
 import threading
 import weakref
@@ -80,6 +85,12 @@ def replace_connections_the_server_closed(dbapi_connection, _record, _proxy):
         raise DisconnectionError(str(e)) from e
     if closed:
         raise DisconnectionError("the server closed the connection")
+
+
+def token_id():
+    """A new token id (``jti``; a login's is its session's id too): 128 random bits in 22
+    URL-safe characters."""
+    return secrets.token_urlsafe(16)
 
 
 class CompiledRead:

@@ -22,7 +22,6 @@ import json
 import logging
 import math
 import re
-import uuid
 from datetime import datetime, timezone
 from decimal import Decimal
 from typing import NamedTuple
@@ -316,13 +315,14 @@ def legacy_claims(claims, token_type=None):
 def issue_access(account, sid):
     """A new access token of the session ``sid`` with the current profile of ``account``
     (an :class:`Account` or a :class:`~luffy.core.models.User`)."""
-    return create_access_token(account, additional_claims={"token_type": "access", "sid": sid})
+    return create_access_token(account, additional_claims={"token_type": "access", "sid": sid,
+                                                           "jti": speed.token_id()})
 
 
 def new_refresh(user_id, family=None):
     """A new refresh token in ``family`` (a new one at login) and the columns of its
     record, which the caller writes: ``(token, row)``."""
-    jti = str(uuid.uuid4())
+    jti = speed.token_id()
     now = utcnow()
     row = {"jti": jti, "family": family or jti, "user_id": user_id, "created_at": now,
            "expires_at": now + current_app.config["JWT_REFRESH_TOKEN_EXPIRES"]}
