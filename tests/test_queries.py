@@ -96,19 +96,22 @@ def test_a_password_change_writes_in_one_transaction(client, auth_headers, state
     assert {mode for _, mode in change} == {None}  # not autocommit: all or nothing
 
 
-def test_a_login_reads_once_and_writes_twice(client, auth, user, statements, read_mode, app):
+def test_a_login_reads_twice_and_writes_twice(client, auth, user, statements, read_mode, app):
+    auth.tokens()  # the account's first device: the one this login comes from
     statements.clear()
     tokens = auth.tokens()
     if read_mode == "AUTOCOMMIT":
-        # Three round trips: the account, the security log's login event, then the
-        # session's row, the refresh token's and last_login in one WITH ... INSERT ...
-        # UPDATE; each atomic alone, so no BEGIN and no COMMIT.
+        # Four round trips: the account, the security log's login event, the device (known,
+        # seen today: no write), then the session's row, the refresh token's and
+        # last_login in one WITH ... INSERT ... UPDATE; each atomic alone, so no BEGIN and
+        # no COMMIT.
         assert statements == [("SELECT", "AUTOCOMMIT"), ("INSERT", "AUTOCOMMIT"),
-                              ("WITH", "AUTOCOMMIT")]
+                              ("SELECT", "AUTOCOMMIT"), ("WITH", "AUTOCOMMIT")]
     else:
-        # The event, the session, the refresh token; last_login.
-        assert [word for word, _ in statements] == ["SELECT", "INSERT", "INSERT", "INSERT",
-                                                    "UPDATE"]
+        # The account; the event (flushed before the next read); the device; the session,
+        # the refresh token; last_login.
+        assert [word for word, _ in statements] == ["SELECT", "INSERT", "SELECT", "INSERT",
+                                                    "INSERT", "UPDATE"]
         assert {mode for _, mode in statements} == {None}
     # Both writes landed: the refresh token works, and the login was recorded.
     assert client.post("/users/login/refresh", json={"refresh": tokens["refresh"]}).status_code == 200
@@ -116,4 +119,4 @@ def test_a_login_reads_once_and_writes_twice(client, auth, user, statements, rea
         from luffy.core.models import RefreshToken, User
 
         assert db.session.get(User, user.id).last_login is not None
-        assert db.session.query(RefreshToken).filter_by(user_id=user.id).count() == 1
+        assert db.session.query(RefreshToken).filter_by(user_id=user.id).count() == 2
