@@ -169,3 +169,40 @@ def test_alerts_can_be_turned_off(make_app, outbox):
     response = log_in(app.test_client(), agent=CHROME)
     assert outbox.messages() == []
     assert not [h for h in response.headers.getlist("Set-Cookie") if h.startswith("luffy_device=")]
+
+
+def test_the_second_step_of_a_two_factor_login_tells_not_the_first(app, outbox):
+    from tests.test_mfa_login import alice_with_two_factor, second
+    from tests.test_twofactor import code_at
+
+    _client, secret, _codes = alice_with_two_factor(app)  # its first device
+    other = app.test_client()
+    first = other.post("/users/login", json={"username": "alice", "password": PASSWORD},
+                       headers={"User-Agent": CHROME})
+    assert first.get_json()["mfa_required"] is True
+    assert not [h for h in first.headers.getlist("Set-Cookie") if h.startswith("luffy_device=")]
+    assert outbox.to(MOBILE) == []
+    answer = second(other, first.get_json()["mfa_token"], code_at(secret, 1),
+                    headers={"User-Agent": CHROME})
+    assert answer.status_code == 200 and device_cookie(answer)
+    (notice,) = outbox.to(MOBILE)
+    assert "Chrome" in notice and code_at(secret, 1) not in notice
+    assert len(new_device_events(app, _account_id(app))) == 1
+
+
+def _account_id(app):
+    with app.app_context():
+        return db.session.scalar(select(User.id).where(User.username == "alice"))
+
+
+def test_an_sms_login_from_a_new_device_tells(app, browser, user, outbox):
+    log_in(browser)
+    other = app.test_client()
+    assert send_sms(other, MOBILE, "login").status_code == 202
+    code = outbox.code(MOBILE)
+    response = other.post("/users/login/sms", json={"mobile": MOBILE, "sms_code": code},
+                          headers={"User-Agent": CHROME})
+    assert response.status_code == 200 and device_cookie(response)
+    login_code, notice = outbox.to(MOBILE)
+    assert "Chrome" in notice and code not in notice
+    assert len(new_device_events(app, user.id)) == 1
