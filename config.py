@@ -107,6 +107,10 @@ class Config:
     # A refresh writes its session's last_used_at (and address, user agent) at most this
     # often, in seconds: a refresh in between stays one read. 0: every refresh writes.
     SESSION_TOUCH_INTERVAL = 60
+    # A login from a device the account has not used for 90 days is told to its owner
+    # (luffy/core/devices.py); the browser's device cookie is named DEVICE_COOKIE_NAME.
+    NEW_DEVICE_ALERTS = True
+    DEVICE_COOKIE_NAME = "luffy_device"
 
 
 class DevelopmentConfig(Config):

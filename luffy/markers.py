@@ -34,6 +34,10 @@ COOKIE_MODE = {
     "in": "query", "name": "cookies", "required": False, "schema": {"type": "string"},
     "description": "`1`, `true`, `yes` or `on`: set the HttpOnly token cookies, and answer "
                    "no token in the body (as `\"cookies\": true` in the body does)"}
+DEVICE_COOKIE = {
+    "in": "cookie", "name": "luffy_device", "required": False, "schema": {"type": "string"},
+    "description": "the device cookie a login answer sets (signed, HttpOnly, 400 days): a "
+                   "browser that sends it is a known device, and not told of as a new one"}
 REFRESH_COOKIE = (
     {"in": "cookie", "name": "refresh_token_cookie", "required": False, "schema": {"type": "string"},
      "description": "cookie mode: stands in for `refresh` (with `X-CSRF-TOKEN`)"},

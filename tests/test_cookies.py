@@ -7,6 +7,7 @@ from tests.accounts import PASSWORD, add_user
 
 TOKEN_COOKIES = ("access_token_cookie", "refresh_token_cookie")
 CSRF_COOKIES = ("csrf_access_token", "csrf_refresh_token")
+DEVICE_COOKIE = "luffy_device"  # not a token: it knows the browser again (tests/test_devices.py)
 NEW_PASSWORD = "a brand new passphrase"
 
 
@@ -54,8 +55,8 @@ def test_cookie_login_sets_the_four_cookies(client, user, path, body):
     assert response.status_code == 200
     answer = response.get_json()
     headers = set_cookies(response)
-    assert set(headers) == set(TOKEN_COOKIES + CSRF_COOKIES)
-    for name in TOKEN_COOKIES:
+    assert set(headers) == set(TOKEN_COOKIES + CSRF_COOKIES + (DEVICE_COOKIE,))
+    for name in (*TOKEN_COOKIES, DEVICE_COOKIE):
         assert "HttpOnly" in headers[name] and "SameSite=Lax" in headers[name]
     for name in CSRF_COOKIES:
         assert "HttpOnly" not in headers[name]  # the page's script reads it to send X-CSRF-TOKEN
@@ -71,6 +72,8 @@ def test_token_cookies_expire_with_their_tokens(make_app):
     response = app.test_client().post("/users/login/?cookies=1",
                                       json={"username": "alice", "password": PASSWORD})
     for name, header in all_set_cookies(response):
+        if name == DEVICE_COOKIE:
+            continue  # 400 days, not a token's life (tests/test_devices.py)
         lifetime = 120 if "access" in name else 3600
         assert f"Max-Age={lifetime}" in header, header
 
@@ -97,9 +100,10 @@ def test_the_refresh_cookie_goes_only_to_refresh_and_logout(make_app):
                     "/users/login/refresh": True, "/users/logout": True}
 
 
-def test_plain_login_sets_no_cookie(client, user):
+def test_plain_login_sets_no_token_cookie(client, user):
     response = client.post("/users/login/", json={"username": "alice", "password": PASSWORD})
-    assert response.status_code == 200 and not response.headers.getlist("Set-Cookie")
+    # Only the device cookie, which every login sets (tests/test_devices.py).
+    assert response.status_code == 200 and list(set_cookies(response)) == [DEVICE_COOKIE]
 
 
 def test_production_cookies_are_secure(make_app):

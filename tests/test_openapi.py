@@ -136,11 +136,12 @@ def test_bodies_are_json_or_forms_and_required_when_a_field_is(spec):
 
 
 def test_parameters_outside_the_body(spec):
-    """The mobile number in the path, the cookie mode's query parameter, the refresh
-    cookie with its CSRF header."""
+    """The mobile number in the path, the cookie mode's query parameter and the device
+    cookie of a login, the refresh cookie with its CSRF header."""
     found = {key: {(p["in"], p["name"], p["required"]) for p in operation.get("parameters", [])}
              for key, operation in operations(spec).items()}
-    mobile, cookies = {("path", "mobile", True)}, {("query", "cookies", False)}
+    mobile = {("path", "mobile", True)}
+    cookies = {("query", "cookies", False), ("cookie", "luffy_device", False)}
     refresh = {("cookie", "refresh_token_cookie", False), ("header", "X-CSRF-TOKEN", False)}
     assert {key: names for key, names in found.items() if names} == {
         ("get", "/users/mobile/{mobile}"): mobile,

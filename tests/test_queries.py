@@ -57,18 +57,21 @@ def test_a_password_change_writes_in_one_transaction(client, auth_headers, state
     assert {mode for _, mode in change} == {None}  # not autocommit: all or nothing
 
 
-def test_a_login_reads_once_and_writes_twice(client, auth, user, statements, read_mode, app):
+def test_a_login_reads_twice_and_writes_twice(client, auth, user, statements, read_mode, app):
+    auth.tokens()  # the account's first device: the one this login comes from
     statements.clear()
     tokens = auth.tokens()
     if read_mode == "AUTOCOMMIT":
-        # Two round trips: the account, then the session's row, the refresh token's, the
-        # security log's login event and last_login in one WITH ... INSERT ... UPDATE;
-        # each atomic alone, so no BEGIN and no COMMIT.
-        assert kinds(statements) == [("SELECT", "AUTOCOMMIT"), ("WITH", "AUTOCOMMIT")]
+        # Three round trips: the account, the device (known, seen today: no write), then
+        # the session's row, the refresh token's, the security log's login event and
+        # last_login in one WITH ... INSERT ... UPDATE; each atomic alone, so no BEGIN and
+        # no COMMIT.
+        assert kinds(statements) == [("SELECT", "AUTOCOMMIT"), ("SELECT", "AUTOCOMMIT"),
+                                     ("WITH", "AUTOCOMMIT")]
     else:
-        # The event, the session, the refresh token; last_login.
-        assert [word for word, _ in kinds(statements)] == ["SELECT", "INSERT", "INSERT",
-                                                           "INSERT", "UPDATE"]
+        # The account; the device; the event, the session, the refresh token; last_login.
+        assert [word for word, _ in kinds(statements)] == ["SELECT", "SELECT", "INSERT",
+                                                           "INSERT", "INSERT", "UPDATE"]
         assert {mode for _, mode in kinds(statements)} == {None}
     # Every write landed: the refresh token works, the login was recorded and logged.
     assert client.post("/users/login/refresh", json={"refresh": tokens["refresh"]}).status_code == 200
@@ -76,7 +79,9 @@ def test_a_login_reads_once_and_writes_twice(client, auth, user, statements, rea
         from luffy.core.models import Event, RefreshToken, User
 
         assert db.session.get(User, user.id).last_login is not None
-        (event,) = db.session.query(Event).all()
-        assert (event.account_id, event.type, event.method) == (user.id, "login", "password")
-        assert event.ip == "127.0.0.1" and event.at is not None
-        assert db.session.query(RefreshToken).filter_by(user_id=user.id).count() == 1
+        # Two logins (the first made the device known), each logged.
+        logged = db.session.query(Event).order_by(Event.id).all()
+        assert [(e.account_id, e.type, e.method) for e in logged] == \
+            [(user.id, "login", "password")] * 2
+        assert all(e.ip == "127.0.0.1" and e.at is not None for e in logged)
+        assert db.session.query(RefreshToken).filter_by(user_id=user.id).count() == 2

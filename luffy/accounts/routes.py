@@ -14,7 +14,7 @@ from luffy.core.guard import login_required
 from luffy.core.responses import login_response, no_store, wants_cookies
 from luffy.core.schemas import LOGIN_OR_MFA, EmptySchema, LoginAnswerSchema, UserSchema
 from luffy.core.throttle import client_address, password_guesses, rate_limited
-from luffy.markers import COOKIE_MODE, answers, body, path
+from luffy.markers import COOKIE_MODE, DEVICE_COOKIE, answers, body, path
 
 USER = UserSchema()
 
@@ -43,7 +43,7 @@ def sms_code(mobile, body):
 
 
 @bp.post("/login/sms")
-@answers(LOGIN_OR_MFA, errors=(401, 503), no_store=True, parameters=(COOKIE_MODE,))
+@answers(LOGIN_OR_MFA, errors=(401, 503), no_store=True, parameters=(COOKIE_MODE, DEVICE_COOKIE))
 @body(SmsLoginSchema)
 def sms_login(body):
     """Log in with a mobile number and its SMS code (no password): the login answer."""
@@ -52,7 +52,7 @@ def sms_login(body):
 
 
 @bp.post("/register")
-@answers(LoginAnswerSchema, 201, errors=(503,), no_store=True, parameters=(COOKIE_MODE,))
+@answers(LoginAnswerSchema, 201, errors=(503,), no_store=True, parameters=(COOKIE_MODE, DEVICE_COOKIE))
 @body(RegisterSchema)
 def register(body):
     """Sign up with a mobile number and its SMS code: 201 and the login answer."""

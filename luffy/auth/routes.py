@@ -15,11 +15,11 @@ from luffy.core.responses import (
 from luffy.core.schemas import LOGIN_OR_MFA, EmptySchema, UserSchema, profile
 from luffy.core.throttle import password_guesses
 from luffy.logs import login_event
-from luffy.markers import COOKIE_MODE, REFRESH_COOKIE, answers, body
+from luffy.markers import COOKIE_MODE, DEVICE_COOKIE, REFRESH_COOKIE, answers, body
 
 
 @bp.post("/login")  # also answers /login/ (strict_slashes is off)
-@answers(LOGIN_OR_MFA, errors=(401, 503), no_store=True, parameters=(COOKIE_MODE,))
+@answers(LOGIN_OR_MFA, errors=(401, 503), no_store=True, parameters=(COOKIE_MODE, DEVICE_COOKIE))
 @login_event
 @password_guesses
 @body(LoginSchema)

@@ -8,7 +8,7 @@ code's account is looked up only once the code matched.
 import logging
 
 from luffy import logs, speed
-from luffy.core import codes, events, mfa, passwords, sessions
+from luffy.core import codes, devices, events, mfa, passwords, sessions
 from luffy.core.models import User
 from luffy.core.throttle import account_key
 from luffy.errors import APIError, PasswordRejected
@@ -62,8 +62,9 @@ def login(identifier, password, guard):
 
 
 def _logged_in(user, method):
+    device = devices.seen(user)  # read before the event is pending: it goes in the login's write
     events.record(user.id, "login", method=method)
-    return sessions.login(user)
+    return devices.told(user, device, sessions.login(user))
 
 
 def _second_factor(user):

@@ -32,6 +32,15 @@ SMS_ONLY_TO = {"register": "newcomer", "login": "account", "reset": "account"}
 EMAIL_CHANGED_SUBJECT = "Your luffy email was changed"
 EMAIL_CHANGED_TEXT = ("The email of your luffy account was changed to {email}. If you did not "
                       "change it, reset your password and contact us.")
+NEW_DEVICE_SUBJECT = "New sign-in to your luffy account"
+NEW_DEVICE_TEXT = {
+    "email": ("Your luffy account was signed in to from a new device on {time}, from the "
+              "address {address}, with {browser} on {system}.\n\nIf this was you, there is "
+              "nothing to do. If it was not, change your password now, and end the sessions "
+              "you do not know at /users/sessions (the Security view of the luffy page)."),
+    "sms": ("luffy: a new sign-in to your account on {time} from {address}, {browser} on "
+            "{system}. Not you? Change your password and end your sessions at /users/sessions."),
+}
 TASKS = {"sms": "luffy.send_sms", "email": "luffy.send_email"}  # luffy/core/tasks.py
 
 
@@ -90,3 +99,16 @@ def tell_email_changed(old_address, new_address):
     """Tell a confirmed address that the account's email is now ``new_address``."""
     enqueue("email", {"to": old_address, "subject": EMAIL_CHANGED_SUBJECT,
                       "text": EMAIL_CHANGED_TEXT.format(email=masked(new_address))})
+
+
+def tell_new_device(channel, to, login):
+    """Tell an account's confirmed email or its mobile (``channel``: ``email`` or ``sms``)
+    of a login from a new device: ``login`` names its time, address, browser and system.
+    The login is done: a task queue that is down loses the notice (logged), not the login."""
+    message = {"to": to, "text": NEW_DEVICE_TEXT[channel].format(**login), "only_to": "account"}
+    if channel == "email":
+        message["subject"] = NEW_DEVICE_SUBJECT
+    try:
+        enqueue(channel, message)
+    except APIError:
+        log.error("new-device notice to %s not queued", masked(to))

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from flask import current_app
 
 from luffy import logs
-from luffy.core import events, sessions, twofactor
+from luffy.core import devices, events, sessions, twofactor
 from luffy.core.models import User
 from luffy.core.throttle import account_key
 from luffy.errors import APIError, PasswordRejected
@@ -75,4 +75,5 @@ def complete(token, code, guard):
         db.session.rollback()
         raise APIError.token_not_valid()
     events.record(user.id, "login", method="2fa")
-    return sessions.login(user)
+    device = devices.seen(user)
+    return devices.told(user, device, sessions.login(user))

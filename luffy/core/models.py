@@ -1,4 +1,4 @@
-"""The account, session, refresh-token, security-log and two-factor tables."""
+"""The account, session, refresh-token, device, security-log and two-factor tables."""
 
 from datetime import datetime, timezone
 from decimal import Decimal
@@ -136,6 +136,27 @@ class Session(db.Model):
 
     def __repr__(self):
         return f"<Session {self.id} account={self.account_id}>"
+
+
+class Device(db.Model):
+    """A device an account logged in from (:mod:`luffy.core.devices`): a browser's device
+    cookie id, and the hash of its user agent and network; when it was first and last seen."""
+
+    __tablename__ = "devices"
+    __table_args__ = (
+        Index("ix_devices_account_id_cookie", "account_id", "cookie"),
+        Index("ix_devices_account_id_agent_key", "account_id", "agent_key"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    cookie: Mapped[str] = mapped_column(String(43))  # the id the signed device cookie carries
+    agent_key: Mapped[str] = mapped_column(String(64))  # SHA-256 of user agent and network
+    first_seen: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen: Mapped[datetime] = mapped_column(default=utcnow)
+
+    def __repr__(self):
+        return f"<Device {self.id} account={self.account_id}>"
 
 
 class RefreshToken(db.Model):

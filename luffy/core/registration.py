@@ -8,7 +8,7 @@ it. The account and its first session are one transaction.
 
 from sqlalchemy.exc import IntegrityError
 
-from luffy.core import accounts, codes, events, sessions
+from luffy.core import accounts, codes, devices, events, sessions
 from luffy.core.strength import password_problems
 from luffy.errors import APIError
 from luffy.extensions import db
@@ -45,8 +45,9 @@ def register(form):
                             nickname=form["nickname"])
         events.record(user.id, "login", method="register")
         access, refresh = sessions.start(user)
+        device = devices.seen(user, first=True)  # its first device: never new
         db.session.commit()
     except IntegrityError:  # an account with one of these identifiers was committed meanwhile
         db.session.rollback()
         raise APIError.invalid({"mobile": [REGISTERED]}) from None
-    return sessions.answer(user.id, access, refresh)
+    return devices.told(user, device, sessions.answer(user.id, access, refresh))

@@ -19,6 +19,9 @@ TRUE = ("1", "true", "yes", "on")
 # flask-jwt-extended sets the refresh cookie on JWT_REFRESH_COOKIE_PATH (refresh);
 # logout, the other path that reads it, gets a second cookie of the same name.
 LOGOUT_PATH = "/users/logout"
+# The device cookie (luffy.core.devices): every /users path may read it, for 400 days.
+DEVICE_COOKIE_PATH = "/users"
+DEVICE_COOKIE_MAX_AGE = 400 * 24 * 3600
 
 
 def no_store(response):
@@ -77,19 +80,31 @@ def clear_cookies(response):
     return response
 
 
+def set_device_cookie(response, value):
+    """The device cookie (:mod:`luffy.core.devices`): HttpOnly, 400 days, for /users."""
+    config = current_app.config
+    response.set_cookie(
+        config["DEVICE_COOKIE_NAME"], value, max_age=DEVICE_COOKIE_MAX_AGE, path=DEVICE_COOKIE_PATH,
+        secure=config["JWT_COOKIE_SECURE"], httponly=True, domain=config["JWT_COOKIE_DOMAIN"],
+        samesite="Lax")
+
+
 def login_response(answer, cookies, status=200):
     """The login answer (a :class:`~luffy.core.sessions.LoginAnswer`): tokens in the body,
     or cookies. A :class:`~luffy.core.mfa.Challenge` answers the second step's token
-    instead, and no cookie."""
+    instead, and no cookie. Either way a login sets the device cookie."""
     if isinstance(answer, Challenge):
         return no_store(jsonify(mfa_required=True, mfa_token=answer.mfa_token,
                                 methods=list(answer.methods))), status
     if not cookies:
-        return no_store(jsonify(token=answer.token, refresh=answer.refresh,
-                                cart_total=answer.cart_total)), status
-    response = jsonify({"cart_total": answer.cart_total})
-    set_access_cookie(response, answer.token)
-    set_refresh_cookie(response, answer.refresh)
+        response = jsonify(token=answer.token, refresh=answer.refresh,
+                           cart_total=answer.cart_total)
+    else:
+        response = jsonify({"cart_total": answer.cart_total})
+        set_access_cookie(response, answer.token)
+        set_refresh_cookie(response, answer.refresh)
+    if answer.device is not None:
+        set_device_cookie(response, answer.device)
     return no_store(response), status
 
 

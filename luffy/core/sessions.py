@@ -25,11 +25,13 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class LoginAnswer:
-    """The login answer: an access token (``token``), a refresh token and the cart size."""
+    """The login answer: an access token (``token``), a refresh token and the cart size;
+    ``device``, the device cookie's value (:mod:`luffy.core.devices`)."""
 
     token: str
     refresh: str
     cart_total: int | None
+    device: str | None = None
 
 
 def _opened(user):

@@ -10,7 +10,7 @@ from luffy.core.schemas import EmptySchema, LoginAnswerSchema
 from luffy.core.throttle import password_guesses
 from luffy.logs import login_event
 from luffy.errors import APIError
-from luffy.markers import COOKIE_MODE, answers, body, path, query
+from luffy.markers import COOKIE_MODE, DEVICE_COOKIE, answers, body, path, query
 from luffy.security import bp
 from luffy.security.schemas import (
     EventSchema, EventsQuerySchema, EventsSchema, MfaLoginSchema, PasswordAndCodeSchema,
@@ -110,7 +110,7 @@ def two_factor_off(body, account, guard):
 
 
 @bp.post("/login/2fa")
-@answers(LoginAnswerSchema, errors=(401, 429, 503), no_store=True, parameters=(COOKIE_MODE,))
+@answers(LoginAnswerSchema, errors=(401, 429, 503), no_store=True, parameters=(COOKIE_MODE, DEVICE_COOKIE))
 @login_event
 @password_guesses  # a wrong code is a failed password attempt
 @body(MfaLoginSchema)
