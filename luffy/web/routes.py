@@ -22,7 +22,7 @@ CONTENT_SECURITY_POLICY = "; ".join((
     "base-uri 'none'",
     "form-action 'self'",
 ))
-SVG_POLICY = "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'"
+SVG_POLICY = "default-src 'none'; frame-ancestors 'none'"
 
 
 @bp.get("/")
