@@ -13,6 +13,7 @@ JSON_CSP = "default-src 'none'; frame-ancestors 'none'"
 def answers(client, auth):
     """One answer of each kind: successes, errors of every layer, and the docs."""
     tokens = auth.tokens()
+    other = auth.tokens()  # the logout's own session: a logout ends its access tokens too
     bearer = {"Authorization": "Bearer " + tokens["token"]}
     return {
         "login": auth.login(),
@@ -30,7 +31,7 @@ def answers(client, auth):
         "jwks": client.get("/.well-known/jwks.json"),
         "openapi": client.get("/openapi.json"),
         "docs": client.get("/docs"),
-        "logout": client.post("/users/logout", json={"refresh": tokens["refresh"]}),
+        "logout": client.post("/users/logout", json={"refresh": other["refresh"]}),
         "password": client.post("/users/password", headers=bearer,
                                 json={"old_password": PASSWORD, "new_password": PASSWORD + "!"}),
     }

@@ -9,7 +9,7 @@ from marshmallow import fields, validate
 
 from luffy.core.guard import login_required
 from luffy.core.schemas import InputSchema
-from luffy.markers import answers, body
+from luffy.markers import answers, body, undocumented
 from luffy.web import bp
 
 CONTENT_SECURITY_POLICY = "; ".join((
@@ -46,7 +46,7 @@ class QrSchema(InputSchema):
 
 
 @bp.post("/web/2fa/qr")
-@answers({"type": "string"}, content="image/svg+xml", tag="docs", errors=(503,), no_store=True)
+@undocumented  # the page's own picture, not part of the API (the contract stays as written)
 @login_required
 @body(QrSchema)
 def two_factor_qr(body, account):
