@@ -239,3 +239,21 @@ def test_the_qr_endpoint_wants_a_session_and_an_otpauth_uri(luffy_server, make_a
         assert "default-src 'none'" in response.headers["Content-Security-Policy"]
         svg = response.read().decode()
     assert "<svg" in svg and "JBSWY3DP" not in svg  # a drawing, not the text
+
+
+def test_the_qr_endpoint_wants_the_csrf_header_in_cookie_mode(page, luffy_server, make_account):
+    account = make_account()
+    open_and_sign_in(page, luffy_server, account)
+    expect(page.locator("#account-view")).to_be_visible()
+    statuses = page.evaluate(
+        """async () => {
+            const csrf = document.cookie.split("; ").find((c) => c.startsWith("csrf_access_token="));
+            const send = (headers) => fetch("/web/2fa/qr", {method: "POST", credentials: "same-origin",
+                headers: {"Content-Type": "application/json", ...headers},
+                body: JSON.stringify({uri: "otpauth://totp/luffy:x?secret=JBSWY3DPEHPK3PXP"})});
+            const without = await send({});
+            const withIt = await send({"X-CSRF-TOKEN": decodeURIComponent(csrf.split("=")[1])});
+            return [without.status, withIt.status, withIt.headers.get("content-type")];
+        }""")
+    assert statuses[0] == 401
+    assert statuses[1] == 200 and statuses[2].startswith("image/svg+xml")
