@@ -130,13 +130,13 @@ def test_two_factor_set_up_login_with_second_step_and_off(page, luffy_server, ma
     expect(page.locator("#twofactor-state")).to_be_hidden()  # the log says nothing yet
 
     # A wrong password: the error under the field.
-    page.get_by_label("Your password").first.fill("not the password")
+    page.locator("#tfa-begin-form").get_by_label("Your password").fill("not the password")
     page.get_by_role("button", name="Set up two-factor").click()
     expect(page.locator("#tfa-password-error")).to_be_visible()
-    expect(page.get_by_label("Your password").first).to_be_focused()
+    expect(page.locator("#tfa-begin-form").get_by_label("Your password")).to_be_focused()
 
-    page.get_by_label("Your password").first.fill(account["password"])
-    page.get_by_label("Your password").first.press("Enter")
+    page.locator("#tfa-begin-form").get_by_label("Your password").fill(account["password"])
+    page.locator("#tfa-begin-form").get_by_label("Your password").press("Enter")
     qr = page.get_by_role("img", name="QR code of your two-factor key")
     expect(qr).to_be_visible()
     assert qr.get_attribute("src").startswith("data:image/svg+xml")
