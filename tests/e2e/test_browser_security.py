@@ -143,7 +143,7 @@ def test_two_factor_set_up_login_with_second_step_and_off(page, luffy_server, ma
     assert qr.evaluate("img => img.naturalWidth") > 100  # the SVG drew
     secret = page.locator("#tfa-secret").inner_text().strip()
     assert re.fullmatch(r"[A-Z2-7]+=*", secret)
-    code_field = page.get_by_label("Code from the app")
+    code_field = page.get_by_label("Code from the app", exact=True)
     expect(code_field).to_be_focused()
 
     # The server drew the URI the API gave: the QR holds this very secret.
