@@ -5,6 +5,7 @@ codes, a login through the second step, two-factor turned off."""
 import re
 import time
 import urllib.request
+from pathlib import Path
 
 import pyotp
 import pytest
@@ -168,7 +169,7 @@ def test_two_factor_set_up_login_with_second_step_and_off(page, luffy_server, ma
     expect(download).to_be_focused()
     with page.expect_download() as info:
         download.click()
-    saved = open(info.value.path()).read()
+    saved = Path(info.value.path()).read_text()
     assert all(code in saved for code in recovery)
     context.grant_permissions(["clipboard-read", "clipboard-write"])
     page.get_by_role("button", name="Copy").click()
