@@ -133,3 +133,11 @@ def store_hash(app, user_id, value):
 
 def login(client, username="alice", password=PASSWORD):
     return client.post("/users/login/", json={"username": username, "password": password})
+
+
+def alice_with_two_factor(app):
+    """alice with two-factor on: ``(client, secret, recovery codes)``."""
+    add_user(app)
+    client = app.test_client()
+    secret, codes = turn_on(client, AuthActions(client).headers())
+    return client, secret, codes

@@ -172,8 +172,7 @@ def test_alerts_can_be_turned_off(make_app, outbox):
 
 
 def test_the_second_step_of_a_two_factor_login_tells_not_the_first(app, outbox):
-    from tests.test_mfa_login import alice_with_two_factor, second
-    from tests.test_twofactor import code_at
+    from tests.accounts import alice_with_two_factor, code_at
 
     _client, secret, _codes = alice_with_two_factor(app)  # its first device
     other = app.test_client()
@@ -182,8 +181,9 @@ def test_the_second_step_of_a_two_factor_login_tells_not_the_first(app, outbox):
     assert first.get_json()["mfa_required"] is True
     assert not [h for h in first.headers.getlist("Set-Cookie") if h.startswith("luffy_device=")]
     assert outbox.to(MOBILE) == []
-    answer = second(other, first.get_json()["mfa_token"], code_at(secret, 1),
-                    headers={"User-Agent": CHROME})
+    answer = other.post("/users/login/2fa", json={"mfa_token": first.get_json()["mfa_token"],
+                                                  "code": code_at(secret, 1)},
+                        headers={"User-Agent": CHROME})
     assert answer.status_code == 200 and device_cookie(answer)
     (notice,) = outbox.to(MOBILE)
     assert "Chrome" in notice and code_at(secret, 1) not in notice

@@ -9,15 +9,9 @@ from sqlalchemy import select
 
 from luffy.core.models import Event
 from luffy.extensions import db
-from tests.accounts import PASSWORD, STRONG, AuthActions, add_user, code_at, errors_of, send_sms, turn_on
-
-
-def alice_with_two_factor(app):
-    """alice with two-factor on: ``(client, secret, recovery codes)``."""
-    add_user(app)
-    client = app.test_client()
-    secret, codes = turn_on(client, AuthActions(client).headers())
-    return client, secret, codes
+from tests.accounts import (
+    PASSWORD, STRONG, AuthActions, alice_with_two_factor, code_at, errors_of, send_sms,
+)
 
 
 def challenge(client, **kwargs):

@@ -11,10 +11,12 @@
 
 import { ApiError, MESSAGES, api, cookie, cookieExpiry, describe } from "./api.js";
 import { CodeSender, FormView, setBusy, showAlert } from "./forms.js";
+import { SecurityView } from "./security.js";
 
 const API = {
   login: "/users/login/?cookies=1",
   smsLogin: "/users/login/sms?cookies=1",
+  secondFactor: "/users/login/2fa?cookies=1",
   register: "/users/register?cookies=1",
   refresh: "/users/login/refresh",
   logout: "/users/logout",
@@ -26,6 +28,7 @@ const API = {
 };
 const RETRY_SECONDS = 5;
 const PASSWORD_CHANGED = "Your password has been changed. Sign in with the new one.";
+const MFA_EXPIRED = "This sign-in took too long or had too many wrong codes. Please sign in again.";
 const REGISTERED = "This number already has an account. Sign in, or reset its password.";
 
 const $ = (id) => document.getElementById(id);
@@ -35,6 +38,8 @@ const view = {
   register: $("register-view"),
   reset: $("reset-view"),
   account: $("account-view"),
+  mfa: $("mfa-view"),
+  security: $("security-view"),
   loginNotice: $("login-notice"),
   tabs: [$("tab-password"), $("tab-sms")],
   username: $("username"),
@@ -79,6 +84,12 @@ const forms = {
       password: "Choose a password.", re_password: "Enter the password again.",
     },
   }),
+  mfa: new FormView({
+    form: $("mfa-form"), alert: $("mfa-alert"), button: $("mfa-button"),
+    label: "Verify", busyLabel: "Checking…",
+    fields: { code: $("mfa-code") },
+    required: { code: "Enter the code your authenticator app shows, or a recovery code." },
+  }),
   reset: new FormView({
     form: $("reset-form"), alert: $("reset-alert"), button: $("reset-button"),
     label: "Set the new password", busyLabel: "Saving…",
@@ -90,6 +101,8 @@ const forms = {
     aliases: { mobile: "username", email: "username" },  // the send-code endpoints' names
   }),
 };
+
+const security = new SecurityView({ refresh: () => refreshNow() });
 
 const senders = {
   sms: new CodeSender({
@@ -121,10 +134,11 @@ let refreshing = null;  // the refresh request in flight, if any
 let epoch = 0;  // bumped when a session ends: late answers of its requests are dropped
 let countdownTimer = null;
 let signedInNow = false;
+let mfaToken = null;  // the first step's answer while the second is asked for (memory only)
 
 // ---- views -------------------------------------------------------------------------
 
-const CARDS = ["loading", "login", "register", "reset", "account"];
+const CARDS = ["loading", "login", "mfa", "register", "reset", "account", "security"];
 
 function showCard(name) {
   for (const card of CARDS) view[card].hidden = card !== name;
@@ -181,6 +195,8 @@ function showLogin(message, notice = "") {
   epoch += 1;
   signedInNow = false;
   session.profile = null;
+  mfaToken = null;
+  security.reset();
   toLoginAddress();
   showCard("login");
   view.password.value = "";
@@ -215,6 +231,10 @@ async function onPasswordSubmit(event) {
       method: "POST",
       body: { username: view.username.value, password: view.password.value },
     });
+    if (answer.mfa_required) {
+      askSecondFactor(answer.mfa_token, form);
+      return;
+    }
     await signedIn(answer.cart_total);
   } catch (error) {
     form.fail(error, { 401: MESSAGES.wrongCredentials });
@@ -245,6 +265,10 @@ async function onSmsSubmit(event) {
   form.busy(true);
   try {
     const answer = await api(API.smsLogin, { method: "POST", body: form.values() });
+    if (answer.mfa_required) {
+      askSecondFactor(answer.mfa_token, form);
+      return;
+    }
     await signedIn(answer.cart_total);
   } catch (error) {
     form.fail(error, { 401: MESSAGES.wrongCode });
@@ -253,6 +277,51 @@ async function onSmsSubmit(event) {
       form.fields.sms_code.focus();
     }
   }
+}
+
+// ---- the second step of a login with two-factor ---------------------------------
+
+/** The password (or SMS code) was right and the account has two-factor: ask for a code. */
+function askSecondFactor(token, first) {
+  first.busy(false);
+  view.password.value = "";
+  mfaToken = token;
+  forms.mfa.clear();
+  forms.mfa.busy(false);
+  forms.mfa.form.reset();
+  showCard("mfa");
+  forms.mfa.fields.code.focus();
+}
+
+async function onMfaSubmit(event) {
+  event.preventDefault();
+  const form = forms.mfa;
+  form.clear();
+  const missing = form.missing();
+  if (Object.keys(missing).length) {
+    form.refuse(missing);
+    return;
+  }
+  form.busy(true);
+  try {
+    const answer = await api(API.secondFactor, {
+      method: "POST", body: { mfa_token: mfaToken, code: form.fields.code.value.trim() },
+    });
+    mfaToken = null;
+    form.form.reset();
+    await signedIn(answer.cart_total);
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 401) {
+      showLogin(MFA_EXPIRED);  // the mfa_token expired or is used up: start again
+      return;
+    }
+    form.fail(error);
+    form.fields.code.select();
+  }
+}
+
+function onMfaCancel() {
+  showLogin("");
 }
 
 // ---- create account ----------------------------------------------------------------
@@ -423,6 +492,18 @@ async function loadProfile() {
     }
   }
   if (started === epoch && !view.account.hidden) renderAccount();
+}
+
+function onSecurity() {
+  showCard("security");
+  security.open();
+}
+
+function onSecurityBack() {
+  security.reset();
+  showCard("account");
+  renderAccount();
+  view.title.focus();
 }
 
 // ---- the countdown and the keep-alive ----------------------------------------------
@@ -607,6 +688,10 @@ forms.password.form.addEventListener("submit", onPasswordSubmit);
 forms.sms.form.addEventListener("submit", onSmsSubmit);
 forms.register.form.addEventListener("submit", onRegisterSubmit);
 forms.reset.form.addEventListener("submit", onResetSubmit);
+forms.mfa.form.addEventListener("submit", onMfaSubmit);
+$("mfa-cancel").addEventListener("click", onMfaCancel);
+$("security-button").addEventListener("click", onSecurity);
+$("security-back").addEventListener("click", onSecurityBack);
 forms.register.fields.mobile.addEventListener("input", () => checkMobile());
 forms.register.fields.mobile.addEventListener("change", () => checkMobile(true));
 for (const tab of view.tabs) {
