@@ -6,6 +6,8 @@ Django's settings are process-wide, so one old database serves a test session:
 :func:`configure` it once with a SQLAlchemy URL (SQLite, MariaDB or PostgreSQL).
 """
 
+import os
+
 import django
 from django.conf import settings
 from sqlalchemy import create_engine, text
@@ -50,6 +52,10 @@ def configure(url):
     configures stays) and ``migrate`` it; answer the URL Django uses."""
     from django.core.management import call_command
 
+    # Playwright's sync API (the browser tests, in the same pytest process) keeps an
+    # asyncio loop in the main thread, which Django takes for an async context; these
+    # calls are plain synchronous ones. Django's documented switch for that case:
+    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     if not settings.configured:
         _configured.append(url)
         settings.configure(
