@@ -1,12 +1,10 @@
 """Codes of the second factor serve once under real concurrency: gunicorn with four
 workers of two threads (one of eight without a real Redis), the real database and Redis."""
 
-import threading
-
 import pytest
 
 from tests.backends import DATABASE_URL, REDIS_URL
-from tests.servers import Server, flask, request, server_env
+from tests.servers import Server, flask, race, request, server_env
 from tests.accounts import code_at
 
 pytestmark = pytest.mark.slow
@@ -25,23 +23,6 @@ def server(tmp_path, make_app):
     workers, threads = (4, 2) if REDIS_URL else (1, 8)
     with Server(env, workers=workers, args=("--threads", str(threads))) as running:
         yield running
-
-
-def race(calls):
-    """Run ``calls`` (each a ``(url, body)`` POST) from threads released together."""
-    barrier = threading.Barrier(len(calls))
-    answers = [None] * len(calls)
-
-    def run(i, url, body):
-        barrier.wait()
-        answers[i] = request("POST", url, body)
-
-    threads = [threading.Thread(target=run, args=(i, *call)) for i, call in enumerate(calls)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-    return answers
 
 
 def mfa_token(url):
@@ -63,15 +44,15 @@ def test_one_code_and_one_mfa_token_open_one_session_each(server):
 
     # One TOTP code, eight logins waiting for it: one gets in.
     code = code_at(secret, 1)
-    answers = race([(url + "/users/login/2fa", {"mfa_token": mfa_token(url), "code": code})
-                    for _ in range(RACERS)])
+    answers = race(url + "/users/login/2fa",
+                   [{"mfa_token": mfa_token(url), "code": code} for _ in range(RACERS)])
     statuses = sorted(status for status, _, _ in answers)
     assert statuses == [200] + [400] * (RACERS - 1), statuses
     assert all(list(body["errors"]) == ["code"] for status, _, body in answers if status == 400)
 
     # One mfa_token, eight good recovery codes: one session.
     token = mfa_token(url)
-    answers = race([(url + "/users/login/2fa", {"mfa_token": token, "code": codes[i]})
-                    for i in range(RACERS)])
+    answers = race(url + "/users/login/2fa",
+                   [{"mfa_token": token, "code": codes[i]} for i in range(RACERS)])
     statuses = sorted(status for status, _, _ in answers)
     assert statuses == [200] + [401] * (RACERS - 1), statuses

@@ -9,9 +9,9 @@ types and methods are fixed lists, and nothing else is taken).
 
 from datetime import timedelta
 
-from flask import has_request_context, request
 from sqlalchemy import delete, select
 
+from luffy.core import tokens
 from luffy.core.models import Event, utcnow
 from luffy.extensions import db
 
@@ -25,25 +25,13 @@ PAGE = 50
 KEEP = timedelta(days=90)
 
 
-def _client():
-    """The request's client address and user agent (cut to their columns), or ``None``s
-    outside a request (a command)."""
-    if not has_request_context():
-        return None, None
-    agent = request.headers.get("User-Agent") or None
-    address = request.remote_addr or None
-    return (address[:Event.ip.type.length] if address else None,
-            agent[:Event.user_agent.type.length] if agent else None)
-
-
 def record(account_id, type, method=None):
     """Add an event of ``type`` (one of :data:`TYPES`; a login names its ``method``) for
     ``account_id`` to the caller's transaction, with this request's address and user agent."""
     if type not in TYPES or (method is not None and method not in METHODS):
         raise ValueError(f"not an event: {type!r} {method!r}")
-    ip, user_agent = _client()
-    db.session.add(Event(account_id=account_id, type=type, at=utcnow(), ip=ip,
-                         user_agent=user_agent, method=method))
+    db.session.add(Event(account_id=account_id, type=type, at=utcnow(), method=method,
+                         **tokens.client_seen()))
 
 
 def page(account_id, before=None):
