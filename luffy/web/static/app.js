@@ -257,12 +257,7 @@ async function onSmsSubmit(event) {
     await senders.sms.send();
     return;
   }
-  const missing = form.missing();
-  if (Object.keys(missing).length) {
-    form.refuse(missing);
-    return;
-  }
-  form.busy(true);
+  if (!form.ready()) return;
   try {
     const answer = await api(API.smsLogin, { method: "POST", body: form.values() });
     if (answer.mfa_required) {
@@ -297,12 +292,7 @@ async function onMfaSubmit(event) {
   event.preventDefault();
   const form = forms.mfa;
   form.clear();
-  const missing = form.missing();
-  if (Object.keys(missing).length) {
-    form.refuse(missing);
-    return;
-  }
-  form.busy(true);
+  if (!form.ready()) return;
   try {
     const answer = await api(API.secondFactor, {
       method: "POST", body: { mfa_token: mfaToken, code: form.fields.code.value.trim() },
@@ -390,12 +380,7 @@ async function onResetSubmit(event) {
     await senders.reset.send();
     return;
   }
-  const missing = form.missing();
-  if (Object.keys(missing).length) {
-    form.refuse(missing);
-    return;
-  }
-  form.busy(true);
+  if (!form.ready()) return;
   const body = form.values();
   body.username = body.username.trim();
   try {

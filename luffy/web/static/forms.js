@@ -97,6 +97,17 @@ export class FormView {
     showAlert(this.alert, MESSAGES.invalid);
   }
 
+  /** Refuse ``missing`` (``{field: [messages]}``, the form's empty fields by default) if
+   * there are any, else mark the form busy: whether the request may go. */
+  ready(missing = this.missing()) {
+    if (Object.keys(missing).length) {
+      this.refuse(missing);
+      return false;
+    }
+    this.busy(true);
+    return true;
+  }
+
   busy(on) {
     setBusy(this.button, on, on ? this.busyLabel : this.label);
   }

@@ -303,12 +303,7 @@ export class SecurityView {
     event.preventDefault();
     const form = this.begin;
     form.clear();
-    const missing = form.missing();
-    if (Object.keys(missing).length) {
-      form.refuse(missing);
-      return;
-    }
-    form.busy(true);
+    if (!form.ready()) return;
     let secret;
     let svg;
     try {
@@ -350,12 +345,7 @@ export class SecurityView {
     event.preventDefault();
     const form = this.confirm;
     form.clear();
-    const missing = form.missing();
-    if (Object.keys(missing).length) {
-      form.refuse(missing);
-      return;
-    }
-    form.busy(true);
+    if (!form.ready()) return;
     let answer;
     try {
       answer = await this.call(API.confirm, { method: "POST", body: form.values() });
@@ -417,12 +407,7 @@ export class SecurityView {
     event.preventDefault();
     const form = this.off;
     form.clear();
-    const missing = form.missing();
-    if (Object.keys(missing).length) {
-      form.refuse(missing);
-      return;
-    }
-    form.busy(true);
+    if (!form.ready()) return;
     try {
       await this.call(API.twoFactor, { method: "DELETE", body: form.values() });
     } catch (error) {
